@@ -1,0 +1,63 @@
+"""One exception hierarchy for the whole server. Expected failures carry a protocol ``code``."""
+
+from __future__ import annotations
+
+
+class AgentChatError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+    code = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class SettingsError(AgentChatError):
+    """A configuration value is missing or malformed (raised once, at start-up)."""
+
+    code = "bad_settings"
+
+
+class ProtocolError(AgentChatError):
+    """A client frame is malformed: bad JSON shape, unknown type, missing or invalid field."""
+
+    code = "bad_request"
+
+
+class SessionNotFoundError(AgentChatError):
+    """The client named a session that does not exist."""
+
+    code = "unknown_session"
+
+
+class BusyError(AgentChatError):
+    """The request cannot be accepted now (queue full, rate limited)."""
+
+    code = "busy"
+
+
+class ToolError(AgentChatError):
+    """A tool was called with arguments it cannot act on; the model sees the message."""
+
+    code = "tool_error"
+
+
+class SandboxUnavailableError(ToolError):
+    """The Docker engine or the sandbox image cannot be used."""
+
+    code = "sandbox_unavailable"
+
+
+class ModelError(AgentChatError):
+    """The model endpoint is down, slow, or answered with something unusable."""
+
+    code = "model_error"
+
+
+class TeamSpecError(AgentChatError):
+    """A team preset file is not valid."""
+
+    code = "bad_team"

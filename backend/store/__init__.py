@@ -1,0 +1,28 @@
+"""Persistence. The only package that touches SQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .db import Database
+from .events import EventRepo, EventRow
+from .sessions import SessionRepo, SessionRow
+from .state import InboxItem, StateRepo
+
+__all__ = ["Database", "EventRepo", "EventRow", "InboxItem", "SessionRepo", "SessionRow", "StateRepo", "Store"]
+
+
+class Store:
+    """The database plus one repository per table group."""
+
+    def __init__(self, path: Path, *, synchronous: str = "NORMAL") -> None:
+        self.db = Database(path, synchronous=synchronous)
+        self.sessions = SessionRepo(self.db)
+        self.events = EventRepo(self.db)
+        self.state = StateRepo(self.db)
+
+    def open(self) -> None:
+        self.db.open()
+
+    def close(self) -> None:
+        self.db.close()

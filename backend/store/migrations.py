@@ -1,0 +1,93 @@
+"""Numbered schema migrations. Each is a function taking a cursor; applied ones are recorded."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+
+def m001_initial(cur: sqlite3.Cursor) -> None:
+    cur.executescript(
+        """
+        CREATE TABLE sessions (
+            id          TEXT PRIMARY KEY,
+            title       TEXT,
+            created_at  REAL NOT NULL,
+            updated_at  REAL NOT NULL,
+            last_seq    INTEGER NOT NULL DEFAULT 0,
+            timezone    TEXT
+        );
+        -- Append-only timeline: one row per server event, body is the exact JSON sent to clients.
+        CREATE TABLE events (
+            session_id  TEXT NOT NULL,
+            seq         INTEGER NOT NULL,
+            type        TEXT NOT NULL,
+            ts          REAL NOT NULL,
+            body        TEXT NOT NULL,
+            PRIMARY KEY (session_id, seq)
+        ) WITHOUT ROWID;
+        -- team.save_state() after every turn; seq is the last event the state accounts for.
+        CREATE TABLE team_state (
+            session_id  TEXT PRIMARY KEY,
+            state       TEXT NOT NULL,
+            seq         INTEGER NOT NULL,
+            updated_at  REAL NOT NULL
+        );
+        -- Messages the team has not seen yet: user messages, explicit terminal runs, fired
+        -- reminders, answers that arrived after a restart. A turn consumes them atomically with
+        -- the team state it produces, so a crash mid-turn re-delivers them.
+        CREATE TABLE inbox (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            session_id  TEXT NOT NULL,
+            kind        TEXT NOT NULL,
+            source      TEXT NOT NULL,
+            content     TEXT NOT NULL,
+            seq         INTEGER,
+            consumed    INTEGER NOT NULL DEFAULT 0,
+            created_at  REAL NOT NULL
+        );
+        CREATE INDEX inbox_pending ON inbox (session_id, consumed, id);
+        CREATE TABLE todos (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            session_id  TEXT NOT NULL,
+            title       TEXT NOT NULL,
+            notes       TEXT,
+            due         TEXT,
+            priority    TEXT,
+            status      TEXT NOT NULL DEFAULT 'open',
+            created_at  REAL NOT NULL,
+            updated_at  REAL NOT NULL
+        );
+        CREATE INDEX todos_session ON todos (session_id, id);
+        CREATE TABLE reminders (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            session_id  TEXT NOT NULL,
+            message     TEXT NOT NULL,
+            due_at      REAL NOT NULL,
+            timezone    TEXT,
+            repeat      TEXT,
+            status      TEXT NOT NULL DEFAULT 'scheduled',
+            fire_count  INTEGER NOT NULL DEFAULT 0,
+            created_at  REAL NOT NULL,
+            fired_at    REAL
+        );
+        CREATE INDEX reminders_due ON reminders (status, due_at);
+        CREATE INDEX reminders_session ON reminders (session_id, id);
+        CREATE TABLE questions (
+            id          TEXT PRIMARY KEY,
+            session_id  TEXT NOT NULL,
+            question    TEXT NOT NULL,
+            options     TEXT,
+            status      TEXT NOT NULL DEFAULT 'pending',
+            answer      TEXT,
+            created_at  REAL NOT NULL,
+            answered_at REAL
+        );
+        CREATE INDEX questions_session ON questions (session_id, status);
+        """
+    )
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Cursor], None]]] = [
+    (1, "initial", m001_initial),
+]
