@@ -1,0 +1,230 @@
+"""Todo tools: one list per session, shared by every agent of the team and by the client panel.
+
+Plain async functions: the team calls them through the registry and the session layer calls them
+directly for the ``todo_*`` protocol messages. Every change emits a ``todos`` event carrying the
+whole list, so the client panel stays live. Bad arguments raise ToolError with a message the
+model can relay. Listings are one short line per todo and capped, to fit a 4096-token budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from ..errors import ToolError
+from ..store import Store, TodoRepo, TodoRow
+from ..timeparse import parse_datetime, resolve_timezone
+from .registry import ToolDeps
+
+#: Replaced by tests for deterministic "overdue" marks and due parsing.
+clock: Callable[[], float] = time.time
+
+MAX_LISTED = 30
+TITLE_MAX = 200
+NOTES_MAX = 4000
+DUE_MAX = 100
+TITLE_SHOWN = 80
+NOTES_SHOWN = 40
+PRIORITIES = ("low", "normal", "high")
+STATUSES = ("open", "done")
+
+
+def _repo(deps: ToolDeps) -> TodoRepo:
+    store: Store = deps.store
+    return store.todos
+
+
+def _tz(deps: ToolDeps) -> str:
+    return resolve_timezone(deps.timezone, deps.settings.default_timezone)
+
+
+def _emit(deps: ToolDeps) -> None:
+    deps.events.emit("todos", todos=[row.to_dict() for row in _repo(deps).list(deps.session_id)])
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _title(title: str) -> str:
+    cleaned = " ".join(title.split())
+    if not cleaned:
+        raise ToolError("A todo needs a non-empty title.")
+    if len(cleaned) > TITLE_MAX:
+        raise ToolError(f"The title is too long ({len(cleaned)} characters; at most {TITLE_MAX}).")
+    return cleaned
+
+
+def _notes(notes: str) -> str | None:
+    cleaned = notes.strip()
+    if len(cleaned) > NOTES_MAX:
+        raise ToolError(f"The notes are too long ({len(cleaned)} characters; at most {NOTES_MAX}).")
+    return cleaned or None
+
+
+def _priority(priority: str) -> str:
+    cleaned = priority.strip().lower()
+    if cleaned not in PRIORITIES:
+        raise ToolError(f"Unknown priority {priority!r}: use low, normal or high.")
+    return cleaned
+
+
+def _status(status: str) -> str:
+    cleaned = status.strip().lower()
+    if cleaned not in STATUSES:
+        raise ToolError(f"Unknown status {status!r}: use open or done.")
+    return cleaned
+
+
+async def _due(deps: ToolDeps, due: str) -> str | None:
+    """An ISO date (or date-time with offset) when the text reads as a time, else the text itself."""
+    cleaned = " ".join(due.split())
+    if not cleaned:
+        return None
+    if len(cleaned) > DUE_MAX:
+        raise ToolError(f"The due date is too long ({len(cleaned)} characters; at most {DUE_MAX}).")
+    parsed = await asyncio.to_thread(parse_datetime, cleaned, _tz(deps), now=clock())
+    if parsed is None:
+        return cleaned  # free text such as "end of sprint" is kept as written
+    return parsed.at.isoformat(timespec="minutes") if parsed.has_time else parsed.at.date().isoformat()
+
+
+def _show_due(due: str, now: datetime) -> tuple[str, bool]:
+    """("Fri 11-27 09:00", overdue?) for ISO values; free text as it is."""
+    try:
+        if "T" in due:
+            when = datetime.fromisoformat(due)
+            shown = when.strftime("%a %m-%d %H:%M" if when.year == now.year else "%a %Y-%m-%d %H:%M")
+            return shown, when.timestamp() < now.timestamp()
+        day = date.fromisoformat(due)
+    except ValueError:
+        return _clip(due, 30), False
+    return day.strftime("%a %m-%d" if day.year == now.year else "%a %Y-%m-%d"), day < now.date()
+
+
+def todo_line(row: TodoRow, *, now: float, tz: str) -> str:
+    """One compact line: ``#3 [ ] Buy milk (due Fri 11-27 09:00, high) - notes: ...``."""
+    local_now = datetime.fromtimestamp(now, ZoneInfo(tz))
+    mark = "x" if row.status == "done" else " "
+    extras: list[str] = []
+    if row.due:
+        shown, overdue = _show_due(row.due, local_now)
+        extras.append(f"due {shown}" + (", overdue" if overdue and row.status == "open" else ""))
+    if row.priority != "normal":
+        extras.append(row.priority)
+    line = f"#{row.id} [{mark}] {_clip(row.title, TITLE_SHOWN)}"
+    if extras:
+        line += f" ({', '.join(extras)})"
+    if row.notes:
+        line += f" - notes: {_clip(row.notes, NOTES_SHOWN)}"
+    return line
+
+
+def _missing(todo_id: int) -> ToolError:
+    return ToolError(f"There is no todo #{todo_id} in this session. Call list_todos to see the ids.")
+
+
+async def add_todo(
+    deps: ToolDeps,
+    title: Annotated[str, "What to do, in a few words"],
+    notes: Annotated[str | None, "Optional details"] = None,
+    due: Annotated[str | None, "Optional due date/time, e.g. 'friday 5pm', '明天', '2026-11-27'"] = None,
+    priority: Annotated[str | None, "low, normal (default) or high"] = None,
+) -> str:
+    """Add a todo to this session's shared list. Returns the new todo's line with its id."""
+    row = _repo(deps).add(
+        deps.session_id,
+        _title(title),
+        notes=_notes(notes) if notes is not None else None,
+        due=await _due(deps, due) if due is not None else None,
+        priority=_priority(priority) if priority is not None else "normal",
+        now=clock(),
+    )
+    _emit(deps)
+    return f"Added {todo_line(row, now=clock(), tz=_tz(deps))}"
+
+
+async def list_todos(
+    deps: ToolDeps,
+    status: Annotated[str | None, "open, done or all (default: all, open ones first)"] = None,
+) -> str:
+    """List this session's todos, one line each: id, [ ] open or [x] done, title, due, priority."""
+    wanted = None if status is None or status.strip().lower() in ("", "all") else _status(status)
+    repo = _repo(deps)
+    counts = repo.counts(deps.session_id)
+    rows = repo.list(deps.session_id, status=wanted, limit=MAX_LISTED)
+    total = counts[wanted] if wanted else sum(counts.values())
+    header = f"Todos: {counts['open']} open, {counts['done']} done."
+    if not rows:
+        return header if total or wanted else "No todos yet."
+    now, tz = clock(), _tz(deps)
+    lines = [header, *(todo_line(row, now=now, tz=tz) for row in rows)]
+    if total > len(rows):
+        more = f"... and {total - len(rows)} more not shown"
+        lines.append(more + (" (list_todos with status='open' to see only open ones)." if not wanted else "."))
+    return "\n".join(lines)
+
+
+async def update_todo(  # noqa: PLR0917 - the tool's public signature
+    deps: ToolDeps,
+    todo_id: Annotated[int, "The todo's id (the number after #)"],
+    title: Annotated[str | None, "New title"] = None,
+    notes: Annotated[str | None, "New notes; an empty string clears them"] = None,
+    due: Annotated[str | None, "New due date/time; an empty string clears it"] = None,
+    priority: Annotated[str | None, "low, normal or high"] = None,
+    status: Annotated[str | None, "open or done"] = None,
+) -> str:
+    """Change a todo's title, notes, due date, priority or status. Only the given fields change."""
+    repo = _repo(deps)
+    if repo.get(deps.session_id, todo_id) is None:
+        raise _missing(todo_id)
+    changes: dict[str, str | None] = {}
+    if title is not None:
+        changes["title"] = _title(title)
+    if notes is not None:
+        changes["notes"] = _notes(notes)
+    if due is not None:
+        changes["due"] = await _due(deps, due)
+    if priority is not None:
+        changes["priority"] = _priority(priority)
+    if status is not None:
+        changes["status"] = _status(status)
+    if not changes:
+        raise ToolError("Nothing to update: give at least one of title, notes, due, priority or status.")
+    row = repo.update(deps.session_id, todo_id, changes, now=clock())
+    if row is None:  # deleted meanwhile
+        raise _missing(todo_id)
+    _emit(deps)
+    return f"Updated {todo_line(row, now=clock(), tz=_tz(deps))}"
+
+
+async def complete_todo(deps: ToolDeps, todo_id: Annotated[int, "The todo's id (the number after #)"]) -> str:
+    """Mark a todo as done."""
+    repo = _repo(deps)
+    row = repo.get(deps.session_id, todo_id)
+    if row is None:
+        raise _missing(todo_id)
+    if row.status == "done":
+        return f"Already done: {todo_line(row, now=clock(), tz=_tz(deps))}"
+    updated = repo.update(deps.session_id, todo_id, {"status": "done"}, now=clock())
+    if updated is None:
+        raise _missing(todo_id)
+    _emit(deps)
+    return f"Completed {todo_line(updated, now=clock(), tz=_tz(deps))}"
+
+
+async def delete_todo(deps: ToolDeps, todo_id: Annotated[int, "The todo's id (the number after #)"]) -> str:
+    """Delete a todo for good (to finish one, use complete_todo instead)."""
+    row = _repo(deps).delete(deps.session_id, todo_id)
+    if row is None:
+        raise _missing(todo_id)
+    _emit(deps)
+    return f"Deleted #{row.id}: {_clip(row.title, TITLE_SHOWN)}"
+
+
+TOOLS = [add_todo, list_todos, update_todo, complete_todo, delete_todo]
