@@ -194,7 +194,7 @@ Request = (
 _ADAPTER: TypeAdapter[Request] = TypeAdapter(Annotated[Request, Field(discriminator="type")])
 REQUEST_TYPES: frozenset[str] = frozenset(
     t
-    for model in Request.__args__  # type: ignore[attr-defined]
+    for model in Request.__args__
     for t in model.model_fields["type"].annotation.__args__
 )
 
@@ -242,11 +242,11 @@ def _validate(data: dict[str, Any]) -> Request:
 #: Event types that belong to a session's timeline: they get a ``seq`` and are persisted.
 TIMELINE_EVENTS = frozenset(
     {
-        "session",
         "user_message",
         "queued",
         "delta",
         "agent_message",
+        "handoff",
         "tool_call",
         "tool_result",
         "response",

@@ -6,10 +6,28 @@ from pathlib import Path
 
 from .db import Database
 from .events import EventRepo, EventRow
+from .questions import QuestionRepo, QuestionRow
+from .reminders import ReminderRepo, ReminderRow
 from .sessions import SessionRepo, SessionRow
 from .state import InboxItem, StateRepo
+from .todos import TodoRepo, TodoRow
 
-__all__ = ["Database", "EventRepo", "EventRow", "InboxItem", "SessionRepo", "SessionRow", "StateRepo", "Store"]
+__all__ = [
+    "Database",
+    "EventRepo",
+    "EventRow",
+    "InboxItem",
+    "QuestionRepo",
+    "QuestionRow",
+    "ReminderRepo",
+    "ReminderRow",
+    "SessionRepo",
+    "SessionRow",
+    "StateRepo",
+    "Store",
+    "TodoRepo",
+    "TodoRow",
+]
 
 
 class Store:
@@ -20,6 +38,9 @@ class Store:
         self.sessions = SessionRepo(self.db)
         self.events = EventRepo(self.db)
         self.state = StateRepo(self.db)
+        self.todos = TodoRepo(self.db)
+        self.reminders = ReminderRepo(self.db)
+        self.questions = QuestionRepo(self.db)
 
     def open(self) -> None:
         self.db.open()

@@ -62,3 +62,12 @@ class EventRepo:
             (session_id, *wanted),
         ).fetchone()
         return (int(row[0]), str(row[1])) if row else None
+
+    def recent_keys(self, session_id: str, type_: str, *, limit: int = 50) -> set[str]:
+        """The ``key`` fields of the latest events of one type (de-duplicates redelivery)."""
+        rows = self._db.conn.execute(
+            "SELECT json_extract(body, '$.key') FROM events WHERE session_id = ? AND type = ? "
+            "ORDER BY seq DESC LIMIT ?",
+            (session_id, type_, limit),
+        )
+        return {str(row[0]) for row in rows if row[0] is not None}

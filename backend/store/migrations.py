@@ -6,8 +6,21 @@ import sqlite3
 from collections.abc import Callable
 
 
+def run_script(cur: sqlite3.Cursor, script: str) -> None:
+    """Run several statements inside the caller's transaction (``executescript`` would COMMIT)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            cur.execute(buffer)
+            buffer = ""
+    if buffer.strip() and not all(part.strip().startswith("--") or not part.strip() for part in buffer.splitlines()):
+        raise ValueError(f"incomplete SQL statement in migration: {buffer.strip()[:80]}")
+
+
 def m001_initial(cur: sqlite3.Cursor) -> None:
-    cur.executescript(
+    run_script(
+        cur,
         """
         CREATE TABLE sessions (
             id          TEXT PRIMARY KEY,
@@ -84,7 +97,7 @@ def m001_initial(cur: sqlite3.Cursor) -> None:
             answered_at REAL
         );
         CREATE INDEX questions_session ON questions (session_id, status);
-        """
+        """,
     )
 
 

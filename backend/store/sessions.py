@@ -66,9 +66,7 @@ class SessionRepo:
 
     def set_title_if_empty(self, session_id: str, title: str) -> bool:
         with self._db.transaction() as conn:
-            cur = conn.execute(
-                "UPDATE sessions SET title = ? WHERE id = ? AND title IS NULL", (title, session_id)
-            )
+            cur = conn.execute("UPDATE sessions SET title = ? WHERE id = ? AND title IS NULL", (title, session_id))
         return cur.rowcount > 0
 
     def set_timezone(self, session_id: str, timezone: str) -> None:

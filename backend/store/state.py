@@ -24,9 +24,7 @@ class StateRepo:
         self._db = db
 
     def load(self, session_id: str) -> tuple[str, int] | None:
-        row = self._db.conn.execute(
-            "SELECT state, seq FROM team_state WHERE session_id = ?", (session_id,)
-        ).fetchone()
+        row = self._db.conn.execute("SELECT state, seq FROM team_state WHERE session_id = ?", (session_id,)).fetchone()
         return (str(row[0]), int(row[1])) if row else None
 
     def commit_turn(

@@ -1,0 +1,7 @@
+"""``python -m backend`` starts the server."""
+
+import sys
+
+from .main import main
+
+sys.exit(main())

@@ -1,0 +1,112 @@
+"""The model client: AutoGen's real ``OpenAIChatCompletionClient`` for any OpenAI-compatible endpoint.
+
+Two things are adjusted on purpose, both small and pinned by tests:
+
+* :class:`ClosingOpenAIChatCompletionClient` closes the upstream HTTP stream when a call is
+  cancelled. AutoGen 0.7.5 cancels the pending ``anext()`` but leaves the response open, so the
+  model server keeps generating tokens nobody reads.
+* :func:`model_info_for` derives an AutoGen ``model_info`` for model names AutoGen does not know
+  (every local model), with ``LLM_FUNCTION_CALLING``, ``LLM_VISION`` ... as overrides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from autogen_core import CancellationToken
+from autogen_core.models import ModelFamily, ModelInfo
+from autogen_ext.models.openai import OpenAIChatCompletionClient
+from autogen_ext.models.openai import _model_info as autogen_model_info
+from openai import NOT_GIVEN, AsyncStream
+from openai.types.chat import ChatCompletionChunk
+
+from ..settings import Endpoint, Settings
+
+logger = logging.getLogger(__name__)
+
+#: Substrings of model names whose servers commonly cannot call tools. Everything else is assumed to.
+_NO_TOOLS_HINTS = ("smollm2-135m", "smollm-135m", "gpt2", "tinyllama")
+_VISION_HINTS = ("vision", "-vl", "llava", "gpt-4o", "gpt-4.1", "gemini", "claude-3", "kimi-k2.5")
+
+
+def model_info_for(model: str, settings: Settings) -> ModelInfo:
+    """AutoGen's own table for models it knows, a conservative guess otherwise; env overrides win."""
+    try:
+        info: ModelInfo = dict(autogen_model_info.get_info(model))  # type: ignore[assignment]
+    except ValueError:
+        lowered = model.lower()
+        info = {
+            "vision": any(hint in lowered for hint in _VISION_HINTS),
+            "function_calling": not any(hint in lowered for hint in _NO_TOOLS_HINTS),
+            "json_output": False,
+            "structured_output": False,
+            "family": ModelFamily.UNKNOWN,
+            "multiple_system_messages": False,
+        }
+    overrides: dict[str, Any] = {
+        "function_calling": settings.llm_function_calling,
+        "vision": settings.llm_vision,
+        "json_output": settings.llm_json_output,
+        "structured_output": settings.llm_structured_output,
+        "family": settings.llm_family,
+    }
+    for key, value in overrides.items():
+        if value is not None:
+            info[key] = value  # type: ignore[literal-required]
+    info.setdefault("multiple_system_messages", False)
+    return info
+
+
+class ClosingOpenAIChatCompletionClient(OpenAIChatCompletionClient):
+    """``OpenAIChatCompletionClient`` whose streams are closed when the caller stops reading."""
+
+    async def _create_stream_chunks(
+        self,
+        tool_params: list[Any],
+        oai_messages: list[Any],
+        create_args: dict[str, Any],
+        cancellation_token: CancellationToken | None,
+    ) -> AsyncGenerator[ChatCompletionChunk, None]:
+        tools: Any = tool_params if len(tool_params) > 0 else NOT_GIVEN
+        stream_future: asyncio.Future[AsyncStream[ChatCompletionChunk]] = asyncio.ensure_future(
+            self._client.chat.completions.create(messages=oai_messages, stream=True, tools=tools, **create_args)
+        )
+        if cancellation_token is not None:
+            cancellation_token.link_future(stream_future)
+        stream = await stream_future
+        try:
+            while True:
+                chunk_future = asyncio.ensure_future(anext(stream))
+                if cancellation_token is not None:
+                    cancellation_token.link_future(chunk_future)
+                try:
+                    chunk = await chunk_future
+                except StopAsyncIteration:
+                    break
+                yield chunk
+        finally:
+            # Cancelled, failed, or the consumer stopped early: release the connection now so the
+            # model server sees the client go away and stops generating.
+            await asyncio.shield(stream.close())
+
+
+def build_model_client(endpoint: Endpoint, settings: Settings) -> ClosingOpenAIChatCompletionClient:
+    """One client per process: it owns the HTTP connection pool every session shares."""
+    create_args: dict[str, Any] = {
+        "model": endpoint.model,
+        "base_url": endpoint.base_url,
+        "api_key": endpoint.api_key,
+        "model_info": model_info_for(endpoint.model, settings),
+        "include_name_in_message": settings.llm_include_name,
+        # prompt + reply never exceed the window: the context budget leaves exactly this much room.
+        "max_tokens": settings.context_reserve,
+        "timeout": settings.llm_timeout,
+        "max_retries": settings.llm_max_retries,
+    }
+    if settings.llm_temperature is not None:
+        create_args["temperature"] = settings.llm_temperature
+    logger.info("model endpoint %s (model %s, from %s)", endpoint.base_url, endpoint.model, endpoint.source)
+    return ClosingOpenAIChatCompletionClient(**create_args)

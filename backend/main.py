@@ -1,0 +1,200 @@
+"""Composition root and lifecycle: build every component once, start them in order, stop them in reverse.
+
+``python -m backend`` runs :func:`main`. Tests use :func:`start_app` / :meth:`Runtime.stop` to run a
+real server on port 0 inside their event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import __version__
+from .context.tokens import TokenCounter, seed_tiktoken_cache
+from .errors import AgentChatError, SettingsError
+from .llm.client import build_model_client
+from .logs import configure_logging, install_filters
+from .scheduler import ReminderScheduler
+from .server.app import App
+from .sessions.hub import EventHub
+from .sessions.registry import SessionRegistry
+from .sessions.services import Services
+from .settings import Endpoint, Settings, load_settings, resolve_endpoint
+from .store import Store
+from .team.builder import TeamFactory
+from .team.spec import load_team_spec
+from .timeparse import warm_up
+from .tools import default_registry
+
+logger = logging.getLogger(__name__)
+
+EMBEDDED_WARNING = (
+    "No model endpoint is configured, so the embedded SmolLM2-135M model is used. It is tiny: expect "
+    "short, often wrong answers and no reliable tool use. Set LLM_BASE_URL (or OPENROUTER_API_KEY, "
+    "OPENAI_API_KEY, LOCAL_MODEL_BASE_URL) for a real model, or LLM_EMBEDDED_MODEL for a bigger GGUF."
+)
+
+
+@dataclass
+class Runtime:
+    """Everything started by :func:`start_app`, in start order."""
+
+    settings: Settings
+    store: Store
+    app: App
+    sessions: SessionRegistry
+    scheduler: ReminderScheduler
+    model_client: Any
+    sandbox: Any = None
+    embedded: Any = None
+    _stopped: bool = field(default=False, repr=False)
+
+    async def stop(self) -> None:
+        """Graceful shutdown: no new connections, running turns cancelled and recorded, all closed."""
+        if self._stopped:
+            return
+        self._stopped = True
+        await self.app.stop()
+        await self.sessions.close()
+        await self.scheduler.stop()
+        if self.sandbox is not None:
+            with contextlib.suppress(Exception):
+                await self.sandbox.close()
+        with contextlib.suppress(Exception):
+            await self.model_client.close()
+        if self.embedded is not None:
+            await self.embedded.stop()
+        self.store.close()
+        logger.info("stopped")
+
+
+async def _endpoint(settings: Settings) -> tuple[Endpoint, Any]:
+    endpoint = resolve_endpoint(settings)
+    if endpoint is not None:
+        return endpoint, None
+    if not settings.llm_embedded:
+        raise SettingsError(
+            "no model endpoint: set LLM_BASE_URL (or OPENROUTER_API_KEY, OPENAI_API_KEY, LOCAL_MODEL_BASE_URL), "
+            "or allow the embedded model (LLM_EMBEDDED=1)"
+        )
+    from .llm.embedded import EmbeddedModel
+
+    logger.warning(EMBEDDED_WARNING)
+    embedded = EmbeddedModel(settings)
+    return await embedded.start(), embedded
+
+
+def _with_embedded_defaults(settings: Settings) -> Settings:
+    """The embedded model is tiny: use the one-agent team unless TEAM says otherwise."""
+    if resolve_endpoint(settings) is None and settings.llm_embedded and settings.team is None:
+        return settings.model_copy(update={"team": "solo"})
+    return settings
+
+
+async def start_app(settings: Settings) -> Runtime:
+    install_filters(debug=settings.log_level == "DEBUG")
+    settings = _with_embedded_defaults(settings)
+    spec = load_team_spec(settings.team)  # fail fast on a bad TEAM before starting anything
+    store = Store(settings.db_path, synchronous=settings.db_synchronous)
+    store.open()
+    store.db.start_checkpointing()
+    seed_tiktoken_cache()
+    counter = await asyncio.to_thread(TokenCounter.load)
+    endpoint, embedded = await _endpoint(settings)
+    try:
+        model_client = build_model_client(endpoint, settings)
+        tools = default_registry()
+        factory = TeamFactory(spec=spec, registry=tools, model_client=model_client, settings=settings, counter=counter)
+        sandbox = None
+        if settings.sandbox_enabled:
+            from .sandbox import SandboxManager
+
+            sandbox = SandboxManager(settings)
+            await sandbox.start()
+        hub = EventHub(store)
+        services = Services(settings=settings, store=store, hub=hub, factory=factory, tools=tools, sandbox=sandbox)
+        sessions = SessionRegistry(services)
+        scheduler = ReminderScheduler(store, _reminder_delivery(sessions))
+        services.reminders = scheduler
+        app = App(
+            settings=settings,
+            store=store,
+            hub=hub,
+            sessions=sessions,
+            tools=tools,
+            factory=factory,
+            endpoint=endpoint,
+            sandbox=sandbox,
+            embedded=embedded,
+            scheduler=scheduler,
+        )
+        await asyncio.to_thread(warm_up)  # dateparser's first call costs ~0.35 s: pay it now
+        await scheduler.start()
+        sessions.start()
+        await app.start()
+    except BaseException:
+        if embedded is not None:
+            await embedded.stop()
+        store.close()
+        raise
+    logger.info(
+        "agentchat %s listening on ws://%s:%d (team %s, model %s via %s)",
+        __version__,
+        settings.host,
+        app.port,
+        spec.name,
+        endpoint.model,
+        endpoint.source,
+    )
+    return Runtime(settings, store, app, sessions, scheduler, model_client, sandbox, embedded)
+
+
+def _reminder_delivery(sessions: SessionRegistry) -> Any:
+    async def deliver(row: Any, late: bool) -> None:
+        try:
+            session = sessions.get(row.session_id)
+        except AgentChatError:
+            return  # the session was deleted
+        session.deliver_reminder(row, late)
+
+    return deliver
+
+
+async def _serve(settings: Settings) -> None:
+    runtime = await start_app(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(
+        json.dumps({"event": "listening", "url": f"http://{settings.host}:{runtime.app.port}/"}),
+        flush=True,
+    )
+    try:
+        await stop.wait()
+    finally:
+        logger.info("shutting down")
+        await runtime.stop()
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    try:
+        asyncio.run(_serve(settings))
+    except AgentChatError as exc:
+        logger.error("%s", exc.message)
+        return 2
+    except KeyboardInterrupt:  # pragma: no cover - signal handlers normally catch it
+        pass
+    return 0

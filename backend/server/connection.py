@@ -1,0 +1,249 @@
+"""One WebSocket connection: read frames, dispatch typed requests, deliver events.
+
+A connection watches any number of sessions (``resume``/``message`` attach it) and has a
+*current* session used when a request names none. Frames to the client are written without
+awaiting (``broadcast``); a client too slow to keep up is disconnected and can ``resume``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
+
+from .. import protocol as p
+from ..errors import AgentChatError, ProtocolError
+from ..protocol import encode, error_event
+from .http import token_matches
+from .ratelimit import TokenBucket
+
+if TYPE_CHECKING:
+    from ..sessions.session import Session
+    from .app import App
+
+logger = logging.getLogger(__name__)
+
+MAX_WRITE_BUFFER = 8 * 1024 * 1024
+
+
+class Connection:
+    def __init__(self, ws: ServerConnection, app: App, *, authenticated: bool) -> None:
+        self.ws = ws
+        self.app = app
+        self.authenticated = authenticated
+        self.current: str | None = None
+        self.watching: dict[str, Session] = {}
+        s = app.settings
+        self.limiter = TokenBucket(s.rate_limit_messages, s.rate_limit_window)
+        self._closing = False
+
+    # --- Subscriber -----------------------------------------------------------------------------------
+    def deliver(self, frame: str) -> None:
+        if self._closing:
+            return
+        transport = self.ws.transport
+        if transport is not None and transport.get_write_buffer_size() > MAX_WRITE_BUFFER:
+            self._close_soon(CloseCode.TRY_AGAIN_LATER, "client too slow; reconnect and resume")
+            return
+        broadcast([self.ws], frame)
+
+    def reply(self, body: dict[str, Any]) -> None:
+        self.deliver(encode(body))
+
+    def _close_soon(self, code: int, reason: str) -> None:
+        if not self._closing:
+            self._closing = True
+            self.app.spawn(self.ws.close(code, reason))
+
+    # --- main loop ------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        try:
+            async for frame in self.ws:
+                if self._closing:
+                    break
+                await self.handle(frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.detach_all()
+
+    def detach_all(self) -> None:
+        for session in self.watching.values():
+            session.channel.subscribers.discard(self)
+            session.touch()
+        self.watching.clear()
+
+    async def handle(self, frame: str | bytes) -> None:
+        if not self.limiter.allow():
+            if self.limiter.strikes >= self.app.settings.rate_limit_strikes:
+                self._close_soon(CloseCode.POLICY_VIOLATION, "rate limit exceeded")
+                return
+            self.reply(error_event("rate_limited", "too many messages; slow down", self.current))
+            return
+        session_id = self.current
+        try:
+            request = p.parse_frame(frame)
+            session_id = getattr(request, "session_id", None) or self.current
+            if not self.authenticated:
+                self._authenticate(request)
+                return
+            handler = getattr(self, "on_" + request.type, None) or self.on_sandbox
+            await handler(request)
+        except AgentChatError as exc:
+            self.reply(error_event(exc.code, exc.message, session_id))
+
+    def _authenticate(self, request: p.Request) -> None:
+        if isinstance(request, p.AuthRequest) and token_matches(self.app.settings.auth_token, request.token):
+            self.authenticated = True
+            self.reply(p.event("auth", ok=True))
+            return
+        self.reply(error_event("unauthorized", 'send {"type":"auth","token":...} first'))
+        self._close_soon(CloseCode.POLICY_VIOLATION, "unauthorized")
+
+    # --- helpers --------------------------------------------------------------------------------------
+    def session(self, session_id: str | None) -> Session:
+        sid = session_id or self.current
+        if sid is None:
+            raise AgentChatError("no session: send a message or resume one first", code="no_session")
+        return self.app.sessions.get(sid)
+
+    def attach(self, session: Session) -> None:
+        self.watching[session.id] = session
+        session.channel.subscribers.add(self)
+        self.current = session.id
+        session.touch()
+
+    def send_session_state(self, session: Session, **extra: Any) -> None:
+        self.reply(
+            p.event(
+                "session",
+                session.id,
+                title=session.title,
+                running=session.running,
+                queued=session.queued,
+                last_seq=session.channel.last_seq,
+                pending_questions=[q.to_event() for q in session.questions.pending()],
+                **extra,
+            )
+        )
+
+    # --- handlers: one per request type -------------------------------------------------------------
+    async def on_message(self, request: p.MessageRequest) -> None:
+        if request.session_id:
+            session = self.app.sessions.get(request.session_id)
+            created = False
+        else:
+            session = self.app.sessions.create(timezone=request.tz)
+            created = True
+        session.set_timezone(request.tz)
+        if session.id not in self.watching:
+            self.attach(session)
+            self.send_session_state(session, created=created)
+        self.current = session.id
+        session.submit(request.content, client_id=request.client_id)
+
+    async def on_new(self, request: p.NewSessionRequest) -> None:
+        session = self.app.sessions.create(timezone=request.tz, title=request.title)
+        self.attach(session)
+        self.send_session_state(session, created=True)
+
+    async def on_resume(self, request: p.ResumeRequest) -> None:
+        session = self.app.sessions.get(request.session_id)
+        session.set_timezone(request.tz)
+        hub = self.app.hub
+        hub.flush()  # everything emitted so far is on disk: replay it, then go live (no await between)
+        frames = self.app.store.events.after(session.id, request.last_seq)
+        self.send_session_state(session, replay=len(frames), resumed_from=request.last_seq)
+        for frame in frames:
+            self.deliver(frame)
+        self.attach(session)
+        self.reply(p.event("resumed", session.id, last_seq=session.channel.last_seq, replayed=len(frames)))
+
+    async def on_stop(self, request: p.StopRequest) -> None:
+        session = self.session(request.session_id)
+        if not session.stop():
+            self.reply(p.event("stopped", session.id, running=False))
+
+    async def on_answer(self, request: p.AnswerRequest) -> None:
+        self.session(request.session_id).answer(request.question_id, request.content)
+
+    async def on_history(self, request: p.HistoryRequest) -> None:
+        session = self.session(request.session_id)
+        self.app.hub.flush()
+        frames = self.app.store.events.after(session.id, request.after_seq, request.limit)
+        self.deliver(f'{{"type":"history","session_id":"{session.id}","events":[{",".join(frames)}]}}')
+
+    async def on_sessions(self, request: p.SessionsRequest) -> None:
+        self.reply(p.event("sessions", sessions=self.app.sessions.list()))
+
+    async def on_delete(self, request: p.DeleteRequest) -> None:
+        session = self.app.sessions.get(request.session_id)
+        watchers = list(session.channel.subscribers)
+        await self.app.sessions.delete(request.session_id)
+        body = encode(p.event("deleted", request.session_id))
+        for watcher in {*watchers, self}:
+            watcher.deliver(body)
+            if isinstance(watcher, Connection):
+                watcher.watching.pop(request.session_id, None)
+                if watcher.current == request.session_id:
+                    watcher.current = None
+
+    async def on_reset(self, request: p.ResetRequest) -> None:
+        session = self.session(request.session_id)
+        fresh = await self.app.sessions.reset(session.id)
+        for watcher in fresh.channel.subscribers:
+            if isinstance(watcher, Connection):
+                watcher.watching[fresh.id] = fresh
+
+    async def on_rename(self, request: p.RenameRequest) -> None:
+        session = self.session(request.session_id)
+        self.app.store.sessions.set_title(session.id, request.title)
+        session.title = request.title
+        self.reply(p.event("renamed", session.id, title=request.title))
+
+    async def on_ping(self, request: p.PingRequest) -> None:
+        self.reply(p.event("pong", self.current))
+
+    async def on_auth(self, request: p.AuthRequest) -> None:
+        self.reply(p.event("auth", ok=True))
+
+    async def on_tools(self, request: p.ToolsRequest) -> None:
+        self.reply(p.event("tools", tools=self.app.describe_tools()))
+
+    # todos and reminders: the same functions the model calls, without the model
+    async def on_todo_list(self, request: p.TodoListRequest) -> None:
+        session = self.session(request.session_id)
+        self.reply(p.event("todos", session.id, todos=self.app.todos_snapshot(session.id, request.status)))
+
+    async def on_todo_add(self, request: p.TodoAddRequest) -> None:
+        await self.app.run_client_tool(self.session(request.session_id), "add_todo", request, self)
+
+    async def on_todo_update(self, request: p.TodoUpdateRequest) -> None:
+        await self.app.run_client_tool(self.session(request.session_id), "update_todo", request, self)
+
+    async def on_todo_complete(self, request: p.TodoCompleteRequest) -> None:
+        await self.app.run_client_tool(self.session(request.session_id), "complete_todo", request, self)
+
+    async def on_todo_delete(self, request: p.TodoDeleteRequest) -> None:
+        await self.app.run_client_tool(self.session(request.session_id), "delete_todo", request, self)
+
+    async def on_reminder_list(self, request: p.ReminderListRequest) -> None:
+        session = self.session(request.session_id)
+        self.reply(p.event("reminders", session.id, reminders=self.app.reminders_snapshot(session.id)))
+
+    async def on_reminder_add(self, request: p.ReminderAddRequest) -> None:
+        await self.app.run_client_tool(self.session(request.session_id), "schedule_reminder", request, self)
+
+    async def on_reminder_cancel(self, request: p.ReminderCancelRequest) -> None:
+        await self.app.run_client_tool(self.session(request.session_id), "cancel_reminder", request, self)
+
+    async def on_sandbox(self, request: p.Request) -> None:
+        if not isinstance(request, p.SandboxRequest):  # pragma: no cover - every type has a handler
+            raise ProtocolError(f"unhandled request type {request.type}")
+        session = self.session(request.session_id)
+        action = request.type.removeprefix("sandbox_")
+        result = await self.app.sandbox_action(session.id, action, tail=request.tail)
+        self.reply(p.event(request.type, session.id, **result))

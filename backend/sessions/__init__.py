@@ -1,0 +1,1 @@
+"""Sessions: the registry of live sessions, each with its turn queue, team and event channel."""

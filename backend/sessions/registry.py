@@ -1,0 +1,127 @@
+"""The session registry: session id -> live Session, loaded lazily, evicted when idle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+
+from ..errors import SessionNotFoundError
+from .services import Services
+from .session import Session
+
+logger = logging.getLogger(__name__)
+
+SWEEP_INTERVAL = 30.0
+
+
+class SessionRegistry:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._live: dict[str, Session] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # --- lookup ---------------------------------------------------------------------------------------
+    def get(self, session_id: str) -> Session:
+        """The live session, loaded from disk if needed. Raises SessionNotFoundError."""
+        session = self._live.get(session_id)
+        if session is not None:
+            return session
+        row = self.services.store.sessions.get(session_id)
+        if row is None:
+            raise SessionNotFoundError(f"unknown session {session_id!r}")
+        session = Session(row, self.services)
+        self._live[session_id] = session
+        session.recover()
+        return session
+
+    def create(self, *, timezone: str | None = None, title: str | None = None) -> Session:
+        session_id = uuid.uuid4().hex
+        store = self.services.store
+        row = store.sessions.create(session_id, timezone=timezone)
+        if title:
+            store.sessions.set_title(session_id, title)
+        session = Session(row, self.services)
+        session.title = title
+        self._live[session_id] = session
+        return session
+
+    @property
+    def live_count(self) -> int:
+        return len(self._live)
+
+    def running_count(self) -> int:
+        return sum(1 for s in self._live.values() if s.running)
+
+    def list(self) -> list[dict[str, Any]]:
+        out = []
+        for row in self.services.store.sessions.list():
+            item = row.summary()
+            live = self._live.get(row.id)
+            item["running"] = bool(live and live.running)
+            out.append(item)
+        return out
+
+    # --- changes --------------------------------------------------------------------------------------
+    async def delete(self, session_id: str) -> None:
+        session = self.get(session_id)
+        await session.close()
+        self._live.pop(session_id, None)
+        sandbox = self.services.sandbox
+        if sandbox is not None:
+            with contextlib.suppress(Exception):
+                await sandbox.remove(session_id)
+        self.services.hub.flush()
+        self.services.store.sessions.delete(session_id)
+        if self.services.reminders is not None:
+            self.services.reminders.wake()
+
+    async def reset(self, session_id: str) -> Session:
+        """Forget the conversation, keep the id (and its todos and reminders)."""
+        session = self.get(session_id)
+        session.stop()
+        await session.close()
+        self._live.pop(session_id, None)
+        self.services.hub.flush()
+        self.services.store.sessions.reset(session_id)
+        fresh = self.get(session_id)
+        fresh.channel.subscribers |= session.channel.subscribers
+        self.services.hub.emit_now(fresh.channel, "reset")
+        return fresh
+
+    # --- eviction -------------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever(), name="session-sweeper")
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            await self.evict_idle()
+
+    async def evict_idle(self, older_than: float | None = None) -> int:
+        limit = self.services.settings.session_idle_seconds if older_than is None else older_than
+        now = time.monotonic()
+        evicted = 0
+        for session_id, session in list(self._live.items()):
+            if session.idle and now - session.last_active >= limit:
+                await session.close()
+                self._live.pop(session_id, None)
+                evicted += 1
+        if evicted:
+            logger.info("evicted %d idle sessions", evicted)
+        return evicted
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        for session in list(self._live.values()):
+            await session.close()
+        self._live.clear()
+        self.services.hub.flush()

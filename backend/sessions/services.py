@@ -1,0 +1,23 @@
+"""What every session shares: passed down explicitly, built once by the app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..settings import Settings
+from ..store import Store
+from ..team.builder import TeamFactory
+from ..tools.registry import ReminderWaker, ToolRegistry
+from .hub import EventHub
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    hub: EventHub
+    factory: TeamFactory
+    tools: ToolRegistry
+    sandbox: Any = None  # backend.sandbox.SandboxManager | None
+    reminders: ReminderWaker | None = None

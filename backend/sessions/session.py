@@ -1,0 +1,450 @@
+"""One chat session: its turn queue, its (lazily built) team, and everything it emits.
+
+Turns run strictly one at a time. A user message is acknowledged only after it is committed
+(together with its inbox row); a turn's team state, the inbox rows it consumed and its ``done``
+event are committed in one transaction. After a cancel or an error the team object is dropped
+and rebuilt from the last saved state before the next turn (a team reused after a cancel breaks,
+autogen#7007).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AgentChatError, BusyError, ModelError, ToolError
+from ..store import InboxItem, SessionRow
+from ..team.builder import BuiltTeam, TeamHooks
+from ..team.runner import CancelToken, TurnRunner
+from ..tools.registry import ToolDeps
+from ..tools.terminal import execute_command, parse_explicit_command
+from .hub import Channel
+from .questions import QuestionBroker
+from .services import Services
+
+if TYPE_CHECKING:
+    from ..context.model_context import ContextReport
+
+logger = logging.getLogger(__name__)
+
+THREAD_KEEP = 12  # group-chat manager messages kept in saved state (the rest is in the contexts)
+TITLE_CHARS = 60
+NOTE_CHARS = 500
+
+
+@dataclass
+class Turn:
+    inbox_id: int
+    content: str
+    command: str | None  # explicit terminal mode: run this, no model
+    client_id: str | None = None
+    started: float = 0.0
+    token: CancelToken = field(default_factory=CancelToken)
+    finished: bool = False
+    usage: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0})
+
+
+class Session:
+    def __init__(self, row: SessionRow, services: Services) -> None:
+        self.id = row.id
+        self.title = row.title
+        self.timezone = row.timezone
+        self.services = services
+        self.channel = Channel(row.id, row.last_seq)
+        self.questions = QuestionBroker(row.id, services.store, self.emit, timeout=services.settings.question_timeout)
+        self.last_active = time.monotonic()
+        self._team: BuiltTeam | None = None
+        self._queue: deque[Turn] = deque()
+        self._worker: asyncio.Task[None] | None = None
+        self._turn_task: asyncio.Task[None] | None = None
+        self._current: Turn | None = None
+        self._reports: dict[str, ContextReport] = {}
+        self._tool_durations: dict[str, float] = {}
+        self._closed = False
+
+    # --- EventSink ------------------------------------------------------------------------------------
+    def emit(self, type_: str, **fields: Any) -> None:
+        self.services.hub.emit(self.channel, type_, **fields)
+
+    @property
+    def deps(self) -> ToolDeps:
+        s = self.services
+        return ToolDeps(
+            session_id=self.id,
+            settings=s.settings,
+            store=s.store,
+            events=self,
+            questions=self.questions,
+            reminders=s.reminders,
+            sandbox=s.sandbox,
+            timezone=self.timezone or s.settings.default_timezone,
+        )
+
+    @property
+    def running(self) -> bool:
+        return self._current is not None
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    @property
+    def idle(self) -> bool:
+        return self._current is None and not self._queue and not self.channel.subscribers
+
+    def touch(self) -> None:
+        self.last_active = time.monotonic()
+
+    def set_timezone(self, tz: str | None) -> None:
+        if tz and tz != self.timezone:
+            self.timezone = tz
+            self.services.store.sessions.set_timezone(self.id, tz)
+            if not self.running:
+                self._team = None  # tools are rebuilt with the new zone on the next turn
+
+    # --- input ----------------------------------------------------------------------------------------
+    def submit(self, content: str, *, client_id: str | None = None) -> dict[str, Any]:
+        """Persist the message (the acknowledgement is sent only after the commit) and queue its turn."""
+        if self._closed:
+            raise AgentChatError("this session was closed", code="session_closed")
+        if len(self._queue) >= self.services.settings.max_queued_messages:
+            raise BusyError(f"{len(self._queue)} messages are already queued; wait for the team to catch up")
+        self.touch()
+        hub, store = self.services.hub, self.services.store
+        command = parse_explicit_command(content)
+        message_id = uuid.uuid4().hex[:12]
+        fields: dict[str, Any] = {"content": content, "message_id": message_id}
+        if client_id:
+            fields["client_id"] = client_id
+        row, frame = hub.prepare(self.channel, "user_message", **fields)
+        inbox_id = store.state.add_inbox(self.id, "user", "user", content, seq=row[1], events=[row])
+        hub.publish(self.channel, [frame])
+        if self.title is None:
+            title = " ".join(content.split())[:TITLE_CHARS]
+            if store.sessions.set_title_if_empty(self.id, title):
+                self.title = title
+        turn = Turn(inbox_id=inbox_id, content=content, command=command, client_id=client_id)
+        if self.running or self._queue:
+            hub.emit_now(self.channel, "queued", message_id=message_id, position=len(self._queue) + 1)
+        self._queue.append(turn)
+        self._ensure_worker()
+        return {"message_id": message_id, "seq": row[1]}
+
+    def stop(self) -> bool:
+        """Cancel the running turn (queued turns stay queued). False when nothing was running."""
+        turn = self._current
+        self.questions.cancel_all()
+        if turn is None or turn.finished:
+            return False
+        turn.token.cancel()
+        task = self._turn_task
+        if task is not None:
+            loop = asyncio.get_running_loop()
+            loop.call_later(self.services.settings.stop_watchdog_seconds, self._watchdog, turn, task)
+        return True
+
+    def _watchdog(self, turn: Turn, task: asyncio.Task[None]) -> None:
+        """The team did not honour the cancel in time: abandon it (it is rebuilt from saved state)."""
+        if not task.done() and not turn.finished:
+            logger.warning("session %s: turn did not stop within the watchdog; abandoning the team", self.id)
+            task.cancel()
+
+    def answer(self, question_id: str, content: str) -> None:
+        """Route an answer to the waiting tool, or (after a restart) turn it into the next message."""
+        self.touch()
+        if self.questions.answer(question_id, content):
+            return
+        row = self.questions.answer_offline(question_id, content)
+        self.submit(f'Answer to your earlier question "{row.question}": {content}')
+
+    # --- the worker -----------------------------------------------------------------------------------
+    def _ensure_worker(self) -> None:
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.get_running_loop().create_task(self._work(), name=f"session-{self.id}")
+
+    async def _work(self) -> None:
+        while self._queue and not self._closed:
+            turn = self._queue.popleft()
+            self._current = turn
+            turn.started = time.monotonic()
+            runner = self._run_command_turn(turn) if turn.command is not None else self._run_model_turn(turn)
+            self._turn_task = asyncio.get_running_loop().create_task(runner)
+            task = self._turn_task
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if not task.done():  # this worker was cancelled (shutdown): take the turn with it
+                    task.cancel()
+                    raise
+                # the turn task itself was cancelled (stop watchdog or close)
+                if not turn.finished:
+                    self._finish_failed(turn, "cancelled", None)
+            except Exception as exc:  # a bug in our turn code: report it, keep the session usable
+                logger.exception("session %s: turn crashed", self.id)
+                if not turn.finished:
+                    self._finish_failed(turn, "error", exc)
+            finally:
+                self._current = None
+                self._turn_task = None
+                self.touch()
+
+    async def _run_command_turn(self, turn: Turn) -> None:
+        assert turn.command is not None
+        call_id = f"term_{uuid.uuid4().hex[:8]}"
+        self.emit(
+            "tool_call", id=call_id, agent="terminal", name="run_terminal_command", arguments={"command": turn.command}
+        )
+        started = time.monotonic()
+        try:
+            outcome = await execute_command(
+                turn.command, settings=self.services.settings, sandbox=self.services.sandbox, session_id=self.id
+            )
+            text = outcome.text
+            is_error = outcome.refused is not None or outcome.exit_code not in (0, None)
+        except ToolError as exc:  # cannot run at all (no sandbox, missing workdir)
+            text, is_error = exc.message, True
+        self.emit(
+            "tool_result",
+            id=call_id,
+            agent="terminal",
+            name="run_terminal_command",
+            content=text,
+            is_error=is_error,
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+        )
+        answer = f"```\n{text}\n```"
+        self.emit("response", content=answer, agent="terminal")
+        note = f"[The user ran `{turn.command}` directly in the terminal.]\n{text}"
+        self._commit(turn, "ok", state=None, consumed=[turn.inbox_id], notes=[("terminal", note)])
+
+    async def _run_model_turn(self, turn: Turn) -> None:
+        built = await self._ensure_team()
+        pending = self.services.store.state.pending(self.id)
+        context = [item for item in pending if item.id < turn.inbox_id]
+        task = built.task([(i.source, _as_context(i)) for i in context], turn.content)
+        consumed = [i.id for i in context] + [turn.inbox_id]
+        runner = TurnRunner(built, self.emit, self._tool_durations)
+        outcome = await runner.run(task, turn.token)
+        if outcome.status == "ok":
+            self.emit("response", content=outcome.response or "", agent=outcome.agent)
+            state = await self._save_state(built)
+            self._commit(turn, "ok", state=state, consumed=consumed)
+            self._compact_later(built)
+        else:
+            self._finish_failed(turn, outcome.status, outcome.error, consumed=consumed)
+
+    def _finish_failed(
+        self, turn: Turn, status: str, error: BaseException | None, *, consumed: list[int] | None = None
+    ) -> None:
+        """Cancelled or failed: drop the team, keep what the user said as context for next time."""
+        self._team = None
+        if error is not None:
+            code, message = describe_error(error)
+            self.emit("error", code=code, message=message)
+        reason = "stopped by the user" if status == "cancelled" else "failed"
+        note = f"[The previous turn was {reason} before an answer. The user had said:]\n{turn.content[:NOTE_CHARS]}"
+        ids = consumed if consumed is not None else [turn.inbox_id]
+        self._commit(turn, status, state=None, consumed=ids, notes=[("user", note)])
+
+    def _commit(
+        self,
+        turn: Turn,
+        status: str,
+        *,
+        state: str | None,
+        consumed: list[int],
+        notes: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        if turn.finished:
+            return
+        turn.finished = True
+        hub, store = self.services.hub, self.services.store
+        row, frame = hub.prepare(
+            self.channel,
+            "done",
+            status=status,
+            usage=dict(turn.usage),
+            duration_ms=round((time.monotonic() - turn.started) * 1000, 1),
+        )
+        with store.db.transaction():
+            store.state.commit_turn(self.id, state=state, seq=row[1], consumed=consumed, events=[row])
+            for source, text in notes:
+                store.state.add_inbox(self.id, "note", source, text)
+        hub.publish(self.channel, [frame])
+
+    # --- the team -------------------------------------------------------------------------------------
+    async def _ensure_team(self) -> BuiltTeam:
+        if self._team is not None:
+            return self._team
+        built = self.services.factory.build(
+            TeamHooks(
+                deps=self.deps,
+                on_delta=self._on_delta,
+                on_result=self._on_result,
+                on_context=self._on_context,
+                on_tool_timing=self._tool_durations.__setitem__,
+            )
+        )
+        saved = self.services.store.state.load(self.id)
+        if saved is not None:
+            await built.team.load_state(json.loads(saved[0]))
+        self._team = built
+        return built
+
+    async def _save_state(self, built: BuiltTeam) -> str:
+        state = dict(await built.team.save_state())
+        trimmed = trim_thread(state, THREAD_KEEP)
+        if trimmed:
+            await built.team.load_state(state)  # keep the live team's memory bounded too
+        return json.dumps(state, ensure_ascii=False, default=str)
+
+    def _compact_later(self, built: BuiltTeam) -> None:
+        """Fold old turns into the summary now, between turns, rather than before the next reply."""
+
+        async def compact() -> None:
+            for context in built.contexts.values():
+                if self._current is not None or built is not self._team:
+                    return
+                with contextlib.suppress(Exception):
+                    await context.compact()
+
+        asyncio.get_running_loop().create_task(compact())
+
+    # --- hooks from the team --------------------------------------------------------------------------
+    def _on_delta(self, agent: str, text: str) -> None:
+        self.services.hub.emit(self.channel, "delta", agent=agent, content=text)
+
+    def _on_result(self, agent: str, prompt_tokens: int, completion_tokens: int, seconds: float) -> None:
+        turn = self._current
+        if turn is not None:
+            turn.usage["prompt_tokens"] += prompt_tokens
+            turn.usage["completion_tokens"] += completion_tokens
+        report = self._reports.get(agent)
+        if report is not None:
+            self.emit(
+                "context",
+                agent=agent,
+                prompt_tokens=report.prompt_tokens,
+                server_prompt_tokens=prompt_tokens or None,
+                budget=report.budget,
+                reserve=report.reserve,
+                summarized_messages=report.summarized_messages,
+                summary_tokens=report.summary_tokens,
+                truncated_items=report.truncated_items,
+            )
+
+    def _on_context(self, report: ContextReport) -> None:
+        self._reports[report.agent] = report
+        if report.folded_now:
+            self.emit(
+                "summary",
+                agent=report.agent,
+                folded=report.folded_now,
+                summarized_messages=report.summarized_messages,
+                summary_tokens=report.summary_tokens,
+            )
+        for warning in report.warnings:
+            self.emit("warning", code="context", message=warning, agent=report.agent)
+
+    # --- things that happen to the session -----------------------------------------------------------
+    def deliver_reminder(self, row: Any, late: bool) -> None:
+        """A reminder fired: every attached client sees it now, others when they resume (seq)."""
+        key = row.dedup_key
+        store = self.services.store
+        if key in store.events.recent_keys(self.id, "reminder", limit=50):
+            return  # already delivered before a crash prevented marking it fired
+        due = row.to_dict().get("due")
+        self.emit("reminder", reminder_id=row.id, message=row.message, due=due, late=late, key=key)
+        self.services.hub.flush()
+        when = f"{due} (delivered late)" if late else due
+        store.state.add_inbox(self.id, "reminder", "reminder", f"[Reminder for {when}: {row.message}]")
+
+    def recover(self) -> None:
+        """After a crash: close turns that were running or queued, keep their messages as context."""
+        store, hub = self.services.store, self.services.hub
+        unanswered = [item for item in store.state.pending(self.id) if item.kind == "user"]
+        if not unanswered:
+            return
+        logger.warning("session %s: %d message(s) interrupted by a restart", self.id, len(unanswered))
+        hub.emit(
+            self.channel,
+            "error",
+            code="interrupted",
+            message="the server restarted before this turn finished; your message is kept as context",
+        )
+        row, frame = hub.prepare(self.channel, "done", status="error", usage={}, interrupted=True)
+        with store.db.transaction():
+            store.state.commit_turn(self.id, state=None, seq=row[1], consumed=[i.id for i in unanswered], events=[row])
+            for item in unanswered:
+                note = f"[Earlier message that was not answered (server restart):]\n{item.content[:NOTE_CHARS]}"
+                store.state.add_inbox(self.id, "note", "user", note)
+        hub.publish(self.channel, [frame])
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+    def reset_team(self) -> None:
+        self._team = None
+        self._reports.clear()
+
+    async def close(self) -> None:
+        """Stop everything this session runs (shutdown, eviction, delete)."""
+        self._closed = True
+        self.questions.cancel_all()
+        if self._current is not None:
+            self._current.token.cancel()
+        for task in (self._turn_task, self._worker):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(task, self.services.settings.stop_watchdog_seconds)
+        self._team = None
+
+
+def _as_context(item: InboxItem) -> str:
+    if item.kind == "user" and item.source == "user":
+        return f"[Earlier message that was not answered:]\n{item.content}"
+    return item.content
+
+
+def trim_thread(state: dict[str, Any], keep: int) -> bool:
+    """Cut the group-chat manager's message thread (it grows with every turn) to its tail."""
+    trimmed = False
+    for agent_state in (state.get("agent_states") or {}).values():
+        if isinstance(agent_state, dict) and isinstance(agent_state.get("message_thread"), list):
+            thread = agent_state["message_thread"]
+            if len(thread) > keep * 2:
+                agent_state["message_thread"] = thread[-keep:]
+                trimmed = True
+    return trimmed
+
+
+def describe_error(error: BaseException) -> tuple[str, str]:
+    """A code and a one-line message for the client; details go to the log."""
+    if isinstance(error, AgentChatError):
+        return error.code, error.message
+    text = str(error) or type(error).__name__
+    lowered = text.lower()
+    model_markers = (
+        "connection",
+        "timeout",
+        "timed out",
+        "apierror",
+        "status code",
+        "error code",
+        "internalservererror",
+        "ratelimit",
+        "json",
+        "model",
+        "stream ended",
+    )
+    if any(marker in lowered for marker in model_markers):
+        first = text.strip().splitlines()[-1] if text.strip() else text
+        return ModelError.code, f"the model endpoint failed: {first[:300]}"
+    return "turn_failed", f"the turn failed: {text.strip().splitlines()[-1][:300] if text.strip() else text}"

@@ -1,0 +1,1 @@
+"""AutoGen teams: declarative presets, the per-session builder, and the turn runner."""

@@ -1,0 +1,197 @@
+"""Builds one AutoGen team per session from a declarative :class:`TeamSpec`.
+
+Everything that costs time and is the same for every session (the spec, the system prompt, the
+tool specs and their argument models, the shared model client and token counter) lives in
+:class:`TeamFactory`; :meth:`TeamFactory.build` only creates the cheap per-session objects.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from autogen_agentchat.agents import AssistantAgent
+from autogen_agentchat.base import Handoff, TerminationCondition
+from autogen_agentchat.conditions import FunctionalTermination, MaxMessageTermination
+from autogen_agentchat.messages import (
+    BaseAgentEvent,
+    BaseChatMessage,
+    HandoffMessage,
+    TextMessage,
+    ToolCallSummaryMessage,
+)
+from autogen_agentchat.teams import BaseGroupChat, RoundRobinGroupChat, Swarm
+from autogen_core.models import ChatCompletionClient, CreateResult, SystemMessage
+
+from ..context.model_context import BudgetedChatCompletionContext, ContextReport
+from ..context.summarizer import ModelSummarizer
+from ..context.tokens import TokenCounter
+from ..llm.tap import StreamingTap
+from ..settings import Settings
+from ..tools.registry import ToolDeps, ToolRegistry, ToolSpec
+from .spec import AgentSpec, TeamSpec
+from .tools import SessionTool
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TeamHooks:
+    """How a team reports to its session."""
+
+    deps: ToolDeps
+    on_delta: Callable[[str, str], None]  # (agent, text chunk)
+    on_result: Callable[[str, int, int, float], None]  # (agent, prompt tokens, completion tokens, seconds)
+    on_context: Callable[[ContextReport], None]
+    on_tool_timing: Callable[[str, float], None]  # (call id, seconds)
+
+
+@dataclass
+class BuiltTeam:
+    team: BaseGroupChat
+    spec: TeamSpec
+    contexts: dict[str, BudgetedChatCompletionContext] = field(default_factory=dict)
+    tools_enabled: bool = True
+
+    def task(self, context: Sequence[tuple[str, str]], user_text: str) -> list[BaseChatMessage]:
+        """Messages for one turn: unseen context first, the user's message last.
+
+        A swarm's turn always starts at its entry agent (the coordinator), whoever spoke last.
+        """
+        messages: list[BaseChatMessage] = [TextMessage(source=src, content=text) for src, text in context]
+        if self.spec.kind == "swarm":
+            messages.append(HandoffMessage(source="user", target=self.spec.entry_agent, content=user_text))
+        else:
+            messages.append(TextMessage(source="user", content=user_text))
+        return messages
+
+
+def final_answer_from(agents: frozenset[str]) -> Callable[[Sequence[BaseAgentEvent | BaseChatMessage]], bool]:
+    """A swarm turn ends when one of its agents answers (anything but a handoff)."""
+
+    def final_answer(messages: Sequence[BaseAgentEvent | BaseChatMessage]) -> bool:
+        return any(isinstance(m, (TextMessage, ToolCallSummaryMessage)) and m.source in agents for m in messages)
+
+    return final_answer
+
+
+class TeamFactory:
+    def __init__(
+        self,
+        *,
+        spec: TeamSpec,
+        registry: ToolRegistry,
+        model_client: ChatCompletionClient,
+        settings: Settings,
+        counter: TokenCounter,
+    ) -> None:
+        self.spec = spec
+        self.registry = registry
+        self.model_client = model_client
+        self.settings = settings
+        self.counter = counter
+        self.tools_enabled = bool(model_client.model_info.get("function_calling", False))
+        if not self.tools_enabled:
+            logger.warning(
+                "the model cannot call functions (set LLM_FUNCTION_CALLING=1 if it can): agents get no tools; "
+                "explicit terminal commands (!ls) still work"
+            )
+        base_prompt = settings.resolved_system_prompt()
+        self._system: dict[str, str] = {
+            a.name: a.system_message.replace("{system_prompt}", base_prompt) for a in spec.agents
+        }
+        self._tools: dict[str, list[ToolSpec]] = {a.name: self._resolve_tools(a) for a in spec.agents}
+
+    def _resolve_tools(self, agent: AgentSpec) -> list[ToolSpec]:
+        if not self.tools_enabled:
+            return []
+        chosen: dict[str, ToolSpec] = {}
+        for ref in agent.tools:
+            if ref == "*":
+                matches = self.registry.specs()
+            elif ref in self.registry:
+                matches = [self.registry.get(ref)]
+            else:
+                matches = self.registry.in_group(ref)
+                if not matches:
+                    raise ValueError(f"agent {agent.name!r}: unknown tool or group {ref!r}")
+            for spec in matches:
+                chosen[spec.name] = spec
+        return list(chosen.values())
+
+    def agents_holding(self) -> dict[str, list[str]]:
+        """Tool name -> agents of this team that hold it (for the tool listing)."""
+        holders: dict[str, list[str]] = {}
+        for agent, specs in self._tools.items():
+            for spec in specs:
+                holders.setdefault(spec.name, []).append(agent)
+        return holders
+
+    def build(self, hooks: TeamHooks) -> BuiltTeam:
+        built_contexts: dict[str, BudgetedChatCompletionContext] = {}
+        participants: list[AssistantAgent] = []
+        for agent in self.spec.agents:
+            participants.append(self._build_agent(agent, hooks, built_contexts))
+        team: BaseGroupChat
+        if self.spec.kind == "swarm":
+            termination: TerminationCondition = FunctionalTermination(
+                final_answer_from(frozenset(a.name for a in self.spec.agents))
+            ) | MaxMessageTermination(self.spec.max_messages or self.settings.max_team_messages)
+            team = Swarm(participants, termination_condition=termination)  # type: ignore[arg-type]
+        else:
+            team = RoundRobinGroupChat(
+                participants,  # type: ignore[arg-type]
+                termination_condition=MaxMessageTermination(self.spec.max_messages) if self.spec.max_messages else None,
+                max_turns=self.spec.max_turns or len(participants),
+            )
+        return BuiltTeam(team=team, spec=self.spec, contexts=built_contexts, tools_enabled=self.tools_enabled)
+
+    def _build_agent(
+        self, agent: AgentSpec, hooks: TeamHooks, contexts: dict[str, BudgetedChatCompletionContext]
+    ) -> AssistantAgent:
+        name = agent.name
+        tools = [SessionTool(spec, hooks.deps, hooks.on_tool_timing) for spec in self._tools[name]]
+        handoffs = [Handoff(target=t) for t in agent.handoffs] if self.tools_enabled else []
+        system_message = self._system[name]
+        def on_delta(text: str) -> None:
+            hooks.on_delta(name, text)
+
+        def on_result(result: CreateResult, seconds: float) -> None:
+            hooks.on_result(name, result.usage.prompt_tokens, result.usage.completion_tokens, seconds)
+
+        tap = StreamingTap(self.model_client, on_delta=on_delta, on_result=on_result)
+        s = self.settings
+        schemas: list[Any] = [t.schema for t in tools] + [h.handoff_tool.schema for h in handoffs]
+        context = BudgetedChatCompletionContext(
+            counter=self.counter,
+            budget=s.context_budget,
+            reserve=s.context_reserve,
+            safety_margin=s.context_safety_margin,
+            system_messages=[SystemMessage(content=system_message)],
+            tool_schemas=schemas,
+            summarizer=ModelSummarizer(
+                StreamingTap(self.model_client),
+                self.counter,
+                max_prompt_tokens=s.context_budget - s.context_reserve,
+                max_summary_tokens=int(s.context_budget * s.context_summary_ratio),
+            ),
+            recent_messages=s.context_recent_messages,
+            summary_ratio=s.context_summary_ratio,
+            agent_name=name,
+            on_report=hooks.on_context,
+        )
+        contexts[name] = context
+        return AssistantAgent(
+            name,
+            model_client=tap,
+            tools=tools or None,  # type: ignore[arg-type]
+            handoffs=handoffs or None,  # type: ignore[arg-type]
+            model_context=context,
+            description=agent.description,
+            system_message=system_message,
+            model_client_stream=False,
+            reflect_on_tool_use=agent.reflect_on_tool_use if tools else False,
+            max_tool_iterations=agent.max_tool_iterations,
+        )

@@ -1,0 +1,79 @@
+"""Adapts registry tools to AutoGen's ``BaseTool`` for one session.
+
+The argument model is built once per tool (in the registry), so giving a session its own tool
+objects is cheap. Two AutoGen 0.7.5 pitfalls are handled here:
+
+* a cancelled tool returns a "cancelled" result instead of raising ``CancelledError``: the stock
+  workbench only catches ``Exception``, and a ``CancelledError`` escaping it deadlocks the agent's
+  tool loop forever (autogen#7956);
+* bad arguments become a short, clear error the model can act on, not a pydantic dump.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from autogen_core import CancellationToken
+from autogen_core.tools import BaseTool
+from pydantic import BaseModel, ValidationError
+
+from ..errors import ToolError
+from ..tools.registry import ToolDeps, ToolSpec
+
+logger = logging.getLogger(__name__)
+
+CANCELLED_RESULT = "cancelled: the user stopped this turn before the tool finished"
+
+TimingSink = Callable[[str, float], None]
+
+
+class _Result(BaseModel):
+    """Placeholder return type: our tools return plain strings."""
+
+
+def describe_validation_error(name: str, exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:3]:
+        where = ".".join(str(p) for p in error["loc"]) or "arguments"
+        parts.append(f"{where}: {error['msg']}")
+    return f"invalid arguments for {name}: " + "; ".join(parts)
+
+
+class SessionTool(BaseTool[BaseModel, _Result]):
+    def __init__(self, spec: ToolSpec, deps: ToolDeps, on_timing: TimingSink | None = None) -> None:
+        super().__init__(spec.args_model, _Result, spec.name, spec.description)
+        self._spec = spec
+        self._deps = deps
+        self._on_timing = on_timing
+
+    async def run(self, args: BaseModel, cancellation_token: CancellationToken) -> Any:
+        return await self._spec.func(self._deps, **args.model_dump())
+
+    async def run_json(
+        self, args: Mapping[str, Any], cancellation_token: CancellationToken, call_id: str | None = None
+    ) -> Any:
+        started = time.monotonic()
+        try:
+            try:
+                parsed = self._args_type.model_validate(args)
+            except ValidationError as exc:
+                raise ToolError(describe_validation_error(self.name, exc)) from None
+            return await self.run(parsed, cancellation_token)
+        except asyncio.CancelledError:
+            logger.info("tool %s cancelled", self.name)
+            return CANCELLED_RESULT
+        except ToolError:
+            raise
+        except Exception:
+            logger.exception("tool %s failed", self.name)
+            raise
+        finally:
+            if self._on_timing is not None and call_id:
+                self._on_timing(call_id, time.monotonic() - started)
+
+    def return_value_as_string(self, value: Any) -> str:
+        return value if isinstance(value, str) else str(value)

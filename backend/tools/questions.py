@@ -1,0 +1,32 @@
+"""ask_user_question: the team asks the user something in the middle of a task."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from ..errors import ToolError
+from .registry import ToolDeps
+
+MAX_OPTIONS = 10
+
+
+async def ask_user_question(
+    deps: ToolDeps,
+    question: Annotated[str, "The question, in one or two sentences."],
+    options: Annotated[list[str] | None, "Optional short answers the user can pick from."] = None,
+) -> str:
+    """Ask the user a question and wait for the answer. Use it when you need information only the
+    user has (a preference, a missing detail, a confirmation). Returns the user's answer."""
+    question = question.strip()
+    if not question:
+        raise ToolError("question must not be empty")
+    cleaned = [o.strip() for o in options or [] if o and o.strip()]
+    if len(cleaned) > MAX_OPTIONS:
+        raise ToolError(f"at most {MAX_OPTIONS} options")
+    if deps.questions is None:
+        raise ToolError("no user is available to answer questions")
+    answer = await deps.questions.ask(question, cleaned or None)
+    return f"The user answered: {answer}"
+
+
+TOOLS = [ask_user_question]

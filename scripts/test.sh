@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Install everything the tests need when it is missing (Python packages, the Docker engine and
+# the sandbox image, Chromium, the frontend's vendor files), check the code, run the whole suite.
+# Idempotent. Extra arguments go to pytest (e.g. scripts/test.sh -m "not slow" -x).
+#
+# REQUIRE_DOCKER=1 / REQUIRE_BROWSER=1 / REQUIRE_EMBEDDED=1 (set by .ci/run) turn a missing
+# capability into a failure instead of a skipped test.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+need() { # need VAR description: fail when VAR=1, else warn (the tests will skip with a reason)
+    if [ "${!1:-0}" = 1 ]; then die "$2 ($1=1)"; fi
+    warn "$2; those tests will be skipped"
+}
+
+ensure_venv
+pip_sync dev requirements-dev.txt requirements-embedded.txt
+
+if bash scripts/install_docker.sh; then
+    bash scripts/build_sandbox_image.sh || need REQUIRE_DOCKER "could not build the sandbox image"
+else
+    need REQUIRE_DOCKER "no Docker engine"
+fi
+
+# optional programs the terminal skill allows (their argument rules are tested against the real binaries)
+apt_install ripgrep tree || warn "ripgrep/tree not installed; their real-binary tests are skipped"
+
+if ! command -v chromium >/dev/null 2>&1; then
+    apt_install chromium || need REQUIRE_BROWSER "Chromium is not installed"
+fi
+
+bash scripts/build_frontend.sh || need REQUIRE_BROWSER "the frontend's vendor files could not be built"
+
+bash scripts/check.sh
+
+log "pytest"
+set +e
+"$PY" -m pytest "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+    die "pytest collected no tests: that is a failure, not a pass"
+fi
+exit "$status"
