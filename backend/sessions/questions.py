@@ -25,6 +25,7 @@ class QuestionBroker:
         self._emit = emit
         self._timeout = timeout
         self._waiting: dict[str, asyncio.Future[str]] = {}
+        self._detached = False
 
     async def ask(self, question: str, options: list[str] | None) -> str:
         question_id = uuid.uuid4().hex[:12]
@@ -41,7 +42,8 @@ class QuestionBroker:
                 self._close(question_id, "expired")
                 raise ToolError(f"the user did not answer within {self._timeout:g} s") from None
         except asyncio.CancelledError:
-            self._close(question_id, "cancelled")
+            if not self._detached:  # stopped by the user; a shutdown keeps the question pending
+                self._close(question_id, "cancelled")
             raise
         finally:
             self._waiting.pop(question_id, None)
@@ -75,6 +77,13 @@ class QuestionBroker:
             if not future.done():
                 future.cancel()
             self._close(question_id, "cancelled")
+
+    def detach(self) -> None:
+        """Server shutdown: stop waiting but keep the questions pending, to be answered after restart."""
+        self._detached = True
+        for future in self._waiting.values():
+            if not future.done():
+                future.cancel()
 
     def pending(self) -> list[QuestionRow]:
         return self._store.questions.pending(self._session_id)

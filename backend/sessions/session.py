@@ -396,7 +396,7 @@ class Session:
     async def close(self) -> None:
         """Stop everything this session runs (shutdown, eviction, delete)."""
         self._closed = True
-        self.questions.cancel_all()
+        self.questions.detach()
         if self._current is not None:
             self._current.token.cancel()
         for task in (self._turn_task, self._worker):
