@@ -1,0 +1,17 @@
+// Entry point: wire the static page, then start the app (which connects the socket).
+
+import { hydrateIcons } from "./icons.js";
+import { initTheme } from "./theme.js";
+import { initDrawers } from "./sidebar.js";
+import { initComposer } from "./composer.js";
+import { initPanels } from "./panels.js";
+import { initNotifications } from "./notify.js";
+import { composerActions, panelActions, startApp } from "./app.js";
+
+hydrateIcons();
+initTheme();
+initDrawers();
+initNotifications();
+initComposer(composerActions);
+initPanels(panelActions);
+startApp();
