@@ -120,7 +120,8 @@ async def start_app(settings: Settings) -> Runtime:
         hub = EventHub(store)
         services = Services(settings=settings, store=store, hub=hub, factory=factory, tools=tools, sandbox=sandbox)
         sessions = SessionRegistry(services)
-        scheduler = ReminderScheduler(store, _reminder_delivery(sessions))
+        delivery, recorded = _reminder_hooks(sessions)
+        scheduler = ReminderScheduler(store, delivery, recorded=recorded)
         services.reminders = scheduler
         app = App(
             settings=settings,
@@ -155,7 +156,9 @@ async def start_app(settings: Settings) -> Runtime:
     return Runtime(settings, store, app, sessions, scheduler, model_client, sandbox, embedded)
 
 
-def _reminder_delivery(sessions: SessionRegistry) -> Any:
+def _reminder_hooks(sessions: SessionRegistry) -> tuple[Any, Any]:
+    """What the scheduler calls: deliver an occurrence, then (once recorded) refresh the list."""
+
     async def deliver(row: Any, late: bool) -> None:
         try:
             session = sessions.get(row.session_id)
@@ -163,7 +166,11 @@ def _reminder_delivery(sessions: SessionRegistry) -> Any:
             return  # the session was deleted
         session.deliver_reminder(row, late)
 
-    return deliver
+    def recorded(row: Any) -> None:
+        with contextlib.suppress(AgentChatError):
+            sessions.get(row.session_id).reminders_changed()
+
+    return deliver, recorded
 
 
 async def _serve(settings: Settings) -> None:

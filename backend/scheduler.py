@@ -58,9 +58,11 @@ class ReminderScheduler:
         max_sleep: float = MAX_SLEEP,
         late_after: float = LATE_AFTER,
         deliver_timeout: float | None = DELIVER_TIMEOUT,
+        recorded: Callable[[ReminderRow], None] | None = None,
     ) -> None:
         self._store = store
         self._deliver = deliver
+        self._recorded = recorded
         self._clock = clock
         self._max_sleep = max_sleep
         self._late_after = late_after
@@ -148,3 +150,8 @@ class ReminderScheduler:
                 logger.exception("reminder %d has an unusable repeat rule; firing it for the last time", row.id)
         if not self._store.reminders.record_fire(row, fired_at=fired_at, next_due_at=next_due):
             logger.info("reminder %d changed during delivery (cancelled?); left as it is", row.id)
+        elif self._recorded is not None:
+            try:
+                self._recorded(row)  # e.g. tell clients the list of scheduled reminders changed
+            except Exception:
+                logger.exception("reminder %d: the recorded hook failed", row.id)

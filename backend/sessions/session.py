@@ -367,6 +367,10 @@ class Session:
         when = f"{due} (delivered late)" if late else due
         store.state.add_inbox(self.id, "reminder", "reminder", f"[Reminder for {when}: {row.message}]")
 
+    def reminders_changed(self) -> None:
+        rows = self.services.store.reminders.list(self.id)
+        self.emit("reminders", reminders=[row.to_dict() for row in rows])
+
     def recover(self) -> None:
         """After a crash: close turns that were running or queued, keep their messages as context."""
         store, hub = self.services.store, self.services.hub

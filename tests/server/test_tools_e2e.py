@@ -102,6 +102,8 @@ async def test_reminder_fires_to_an_attached_client(server: RunningServer, clien
     fired = (await client.recv_until("reminder", timeout=2 * UNIT))[-1]
     assert fired["message"] == "stretch" and fired["late"] is False
     assert time.monotonic() - started < 3.0
+    remaining = (await client.recv_until("reminders"))[-1]["reminders"]
+    assert remaining == []  # the one-shot reminder left the scheduled list
 
 
 async def test_reminder_while_detached_is_delivered_once_on_resume(server: RunningServer) -> None:
