@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import signal
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import __version__
-from .context.tokens import TokenCounter, seed_tiktoken_cache
+from .context.tokens import ServerTokenizer, TokenCounter, calibrate_margin, seed_tiktoken_cache
 from .errors import AgentChatError, SettingsError
 from .llm.client import build_model_client
 from .logs import configure_logging, install_filters
@@ -90,6 +91,25 @@ async def _endpoint(settings: Settings) -> tuple[Endpoint, Any]:
     return await embedded.start(), embedded
 
 
+CALIBRATION_SAMPLE = (
+    "Summary of the conversation so far: the user asked for a weekly plan, then for a Python "
+    "function that parses ISO dates; we discussed edge cases. 用户还问了明天的天气。"
+    "```python\ndef parse(s: str) -> datetime:\n    return datetime.fromisoformat(s)\n```"
+)
+
+
+async def _safety_margin(settings: Settings, endpoint: Endpoint, counter: TokenCounter) -> float:
+    """CONTEXT_TOKENIZER=server: widen the margin by how much the server's tokenizer out-counts cl100k."""
+    if settings.context_tokenizer != "server":
+        return settings.context_safety_margin
+    return await calibrate_margin(
+        counter,
+        ServerTokenizer(endpoint.base_url),
+        [settings.resolved_system_prompt(), CALIBRATION_SAMPLE],
+        base_margin=settings.context_safety_margin,
+    )
+
+
 def _with_embedded_defaults(settings: Settings) -> Settings:
     """The embedded model is tiny: use the one-agent team unless TEAM says otherwise."""
     if resolve_endpoint(settings) is None and settings.llm_embedded and settings.team is None:
@@ -105,12 +125,20 @@ async def start_app(settings: Settings) -> Runtime:
     store.open()
     store.db.start_checkpointing()
     seed_tiktoken_cache()
-    counter = await asyncio.to_thread(TokenCounter.load)
+    counter = await asyncio.to_thread(functools.partial(TokenCounter.load, include_name=settings.llm_include_name))
     endpoint, embedded = await _endpoint(settings)
     try:
+        margin = await _safety_margin(settings, endpoint, counter)
         model_client = build_model_client(endpoint, settings)
         tools = default_registry()
-        factory = TeamFactory(spec=spec, registry=tools, model_client=model_client, settings=settings, counter=counter)
+        factory = TeamFactory(
+            spec=spec,
+            registry=tools,
+            model_client=model_client,
+            settings=settings,
+            counter=counter,
+            safety_margin=margin,
+        )
         sandbox = None
         if settings.sandbox_enabled:
             from .sandbox import SandboxManager

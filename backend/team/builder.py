@@ -86,12 +86,15 @@ class TeamFactory:
         model_client: ChatCompletionClient,
         settings: Settings,
         counter: TokenCounter,
+        safety_margin: float | None = None,
     ) -> None:
         self.spec = spec
         self.registry = registry
         self.model_client = model_client
         self.settings = settings
         self.counter = counter
+        #: CONTEXT_SAFETY_MARGIN, or what calibration against the server's tokenizer measured
+        self.safety_margin = settings.context_safety_margin if safety_margin is None else safety_margin
         self.tools_enabled = bool(model_client.model_info.get("function_calling", False))
         if not self.tools_enabled:
             logger.warning(
@@ -168,14 +171,16 @@ class TeamFactory:
             counter=self.counter,
             budget=s.context_budget,
             reserve=s.context_reserve,
-            safety_margin=s.context_safety_margin,
+            safety_margin=self.safety_margin,
             system_messages=[SystemMessage(content=system_message)],
             tool_schemas=schemas,
-            summarizer=ModelSummarizer(
-                StreamingTap(self.model_client),
+            summarizer=ModelSummarizer.for_budget(
+                StreamingTap(self.model_client),  # summaries are not streamed to the user
                 self.counter,
-                max_prompt_tokens=s.context_budget - s.context_reserve,
-                max_summary_tokens=int(s.context_budget * s.context_summary_ratio),
+                budget=s.context_budget,
+                reserve=s.context_reserve,
+                safety_margin=self.safety_margin,
+                summary_ratio=s.context_summary_ratio,
             ),
             recent_messages=s.context_recent_messages,
             summary_ratio=s.context_summary_ratio,

@@ -144,6 +144,7 @@ class FakeModelServer:
         self.model = model
         self.queue: deque[Reply] = deque()
         self.requests: list[RecordedRequest] = []
+        self.tokenize_calls: list[str] = []
         self.port = 0
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -227,6 +228,7 @@ class FakeModelServer:
 
     async def _tokenize(self, request: Request) -> Response:
         body = await request.json()
+        self.tokenize_calls.append(str(body.get("content", "")))
         return JSONResponse({"tokens": _ENCODING.encode(str(body.get("content", "")))})
 
     async def _chat(self, request: Request) -> Response:
