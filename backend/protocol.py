@@ -193,9 +193,7 @@ Request = (
 
 _ADAPTER: TypeAdapter[Request] = TypeAdapter(Annotated[Request, Field(discriminator="type")])
 REQUEST_TYPES: frozenset[str] = frozenset(
-    t
-    for model in Request.__args__
-    for t in model.model_fields["type"].annotation.__args__
+    t for model in Request.__args__ for t in model.model_fields["type"].annotation.__args__
 )
 
 

@@ -26,7 +26,9 @@ async def test_no_endpoint_and_no_embedded_model_is_a_clear_error(make_settings:
         await start_app(settings)
 
 
-async def test_server_tokenizer_calibration(make_settings: Callable[..., Settings], fake_model: FakeModelServer) -> None:
+async def test_server_tokenizer_calibration(
+    make_settings: Callable[..., Settings], fake_model: FakeModelServer
+) -> None:
     """CONTEXT_TOKENIZER=server measures the server's /tokenize at start-up (never below the setting)."""
     running = await RunningServer(make_settings(CONTEXT_TOKENIZER="server", CONTEXT_SAFETY_MARGIN="0.05")).start()
     try:

@@ -158,6 +158,7 @@ class TeamFactory:
         tools = [SessionTool(spec, hooks.deps, hooks.on_tool_timing) for spec in self._tools[name]]
         handoffs = [Handoff(target=t) for t in agent.handoffs] if self.tools_enabled else []
         system_message = self._system[name]
+
         def on_delta(text: str) -> None:
             hooks.on_delta(name, text)
 
