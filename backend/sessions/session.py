@@ -17,18 +17,18 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AgentChatError, BusyError, ModelError, ToolError
-from ..store import InboxItem, SessionRow
+from ..errors import AgentChatError, BusyError, ToolError
+from ..store import SessionRow
 from ..team.builder import BuiltTeam, TeamHooks
-from ..team.runner import CancelToken, TurnRunner
+from ..team.runner import TurnRunner
 from ..tools.registry import ToolDeps
 from ..tools.terminal import execute_command, parse_explicit_command
 from .hub import Channel
 from .questions import QuestionBroker
 from .services import Services
+from .turns import NOTE_CHARS, Turn, as_context, describe_error, trim_thread
 
 if TYPE_CHECKING:
     from ..context.model_context import ContextReport
@@ -37,19 +37,6 @@ logger = logging.getLogger(__name__)
 
 THREAD_KEEP = 12  # group-chat manager messages kept in saved state (the rest is in the contexts)
 TITLE_CHARS = 60
-NOTE_CHARS = 500
-
-
-@dataclass
-class Turn:
-    inbox_id: int
-    content: str
-    command: str | None  # explicit terminal mode: run this, no model
-    client_id: str | None = None
-    started: float = 0.0
-    token: CancelToken = field(default_factory=CancelToken)
-    finished: bool = False
-    usage: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0})
 
 
 class Session:
@@ -229,7 +216,7 @@ class Session:
         built = await self._ensure_team()
         pending = self.services.store.state.pending(self.id)
         context = [item for item in pending if item.id < turn.inbox_id]
-        task = built.task([(i.source, _as_context(i)) for i in context], turn.content)
+        task = built.task([(i.source, as_context(i)) for i in context], turn.content)
         consumed = [i.id for i in context] + [turn.inbox_id]
         runner = TurnRunner(built, self.emit, self._tool_durations)
         outcome = await runner.run(task, turn.token)
@@ -409,46 +396,3 @@ class Session:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(task, self.services.settings.stop_watchdog_seconds)
         self._team = None
-
-
-def _as_context(item: InboxItem) -> str:
-    if item.kind == "user" and item.source == "user":
-        return f"[Earlier message that was not answered:]\n{item.content}"
-    return item.content
-
-
-def trim_thread(state: dict[str, Any], keep: int) -> bool:
-    """Cut the group-chat manager's message thread (it grows with every turn) to its tail."""
-    trimmed = False
-    for agent_state in (state.get("agent_states") or {}).values():
-        if isinstance(agent_state, dict) and isinstance(agent_state.get("message_thread"), list):
-            thread = agent_state["message_thread"]
-            if len(thread) > keep * 2:
-                agent_state["message_thread"] = thread[-keep:]
-                trimmed = True
-    return trimmed
-
-
-def describe_error(error: BaseException) -> tuple[str, str]:
-    """A code and a one-line message for the client; details go to the log."""
-    if isinstance(error, AgentChatError):
-        return error.code, error.message
-    text = str(error) or type(error).__name__
-    lowered = text.lower()
-    model_markers = (
-        "connection",
-        "timeout",
-        "timed out",
-        "apierror",
-        "status code",
-        "error code",
-        "internalservererror",
-        "ratelimit",
-        "json",
-        "model",
-        "stream ended",
-    )
-    if any(marker in lowered for marker in model_markers):
-        first = text.strip().splitlines()[-1] if text.strip() else text
-        return ModelError.code, f"the model endpoint failed: {first[:300]}"
-    return "turn_failed", f"the turn failed: {text.strip().splitlines()[-1][:300] if text.strip() else text}"

@@ -1,0 +1,67 @@
+"""What a turn is, and pure helpers about turns: context text, error descriptions, state trimming."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import AgentChatError, ModelError
+from ..store import InboxItem
+from ..team.runner import CancelToken
+
+NOTE_CHARS = 500
+
+
+@dataclass
+class Turn:
+    inbox_id: int
+    content: str
+    command: str | None  # explicit terminal mode: run this, no model
+    client_id: str | None = None
+    started: float = 0.0
+    token: CancelToken = field(default_factory=CancelToken)
+    finished: bool = False
+    usage: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0})
+
+
+def as_context(item: InboxItem) -> str:
+    if item.kind == "user" and item.source == "user":
+        return f"[Earlier message that was not answered:]\n{item.content}"
+    return item.content
+
+
+def trim_thread(state: dict[str, Any], keep: int) -> bool:
+    """Cut the group-chat manager's message thread (it grows with every turn) to its tail."""
+    trimmed = False
+    for agent_state in (state.get("agent_states") or {}).values():
+        if isinstance(agent_state, dict) and isinstance(agent_state.get("message_thread"), list):
+            thread = agent_state["message_thread"]
+            if len(thread) > keep * 2:
+                agent_state["message_thread"] = thread[-keep:]
+                trimmed = True
+    return trimmed
+
+
+def describe_error(error: BaseException) -> tuple[str, str]:
+    """A code and a one-line message for the client; details go to the log."""
+    if isinstance(error, AgentChatError):
+        return error.code, error.message
+    text = str(error) or type(error).__name__
+    lowered = text.lower()
+    model_markers = (
+        "connection",
+        "timeout",
+        "timed out",
+        "apierror",
+        "status code",
+        "error code",
+        "internalservererror",
+        "ratelimit",
+        "json",
+        "model",
+        "stream ended",
+    )
+    if any(marker in lowered for marker in model_markers):
+        first = text.strip().splitlines()[-1] if text.strip() else text
+        return ModelError.code, f"the model endpoint failed: {first[:300]}"
+    return "turn_failed", f"the turn failed: {text.strip().splitlines()[-1][:300] if text.strip() else text}"
