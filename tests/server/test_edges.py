@@ -262,3 +262,76 @@ def test_json_frames_stay_small() -> None:
 
     assert "\n" not in encode(event("delta", "s", 1, agent="a", content="x"))
     assert json.loads(encode(event("pong")))["type"] == "pong"
+
+
+async def test_stop_while_a_tool_hangs_cancels_cleanly(
+    server: RunningServer, client: WsClient, fake_model: FakeModelServer
+) -> None:
+    """A tool blocked forever (reading a FIFO) is cancelled by stop; the team is usable afterwards."""
+    import os
+
+    fifo = server.settings.agent_workdir / "pipe"
+    os.mkfifo(fifo)
+    fake_model.enqueue(Reply.of_tool_call("run_terminal_command", {"command": "cat pipe"}))
+    await client.send(type="message", content="read the pipe")
+    call = (await client.recv_until("tool_call"))[-1]
+    assert call["name"] == "run_terminal_command"
+    sid = call["session_id"]
+    await asyncio.sleep(0.2)  # the command is running and blocked
+    started = time.monotonic()
+    await client.send(type="stop", session_id=sid)
+    events = await client.recv_until("done")
+    assert events[-1]["status"] == "cancelled"
+    assert time.monotonic() - started < 2.0
+    again = await client.turn("are you still there?", session_id=sid)
+    assert of_type(again, "done")[0]["status"] == "ok"
+
+
+async def test_docker_absent_server_still_chats(
+    make_settings: Callable[..., Settings], fake_model: FakeModelServer
+) -> None:
+    """With an unreachable Docker engine: start-up works, /healthz says why, sandbox tools fail clearly."""
+    running = await RunningServer(
+        make_settings(SANDBOX_ENABLED="1", DOCKER_HOST="unix:///nonexistent/docker.sock")
+    ).start()
+    ws = await running.client()
+    try:
+        async with httpx.AsyncClient() as http:
+            health = (await http.get(running.http + "/healthz")).json()
+        assert health["sandbox"]["available"] is False and health["sandbox"]["reason"]
+        fake_model.enqueue(Reply.of_tool_call("sandbox_exec", {"command": "echo hi"}), Reply.of_text("No sandbox."))
+        started = time.monotonic()
+        events = await ws.turn("run echo in the sandbox")
+        result = of_type(events, "tool_result")[0]
+        assert result["is_error"] is True and result["content"].startswith("sandbox unavailable")
+        assert of_type(events, "done")[0]["status"] == "ok"
+        assert time.monotonic() - started < 5.0
+        await ws.send(type="sandbox_status", session_id=events[0]["session_id"])
+        status = (await ws.recv_until(lambda e: e["type"] in ("sandbox_status", "error")))[-1]
+        assert status.get("available") is False or status.get("code") == "sandbox_unavailable"
+    finally:
+        await ws.close()
+        await running.stop()
+
+
+async def test_idle_sessions_are_evicted_and_come_back_from_disk(
+    server: RunningServer, client: WsClient, fake_model: FakeModelServer
+) -> None:
+    """An idle session leaves memory and is rebuilt from disk with its conversation on the next turn."""
+    sid = (await client.turn("remember the word pelican"))[0]["session_id"]
+    await client.close()
+    assert server.runtime is not None
+    registry = server.runtime.sessions
+    evicted = 0
+    for _ in range(50):  # the server notices the closed socket asynchronously
+        evicted += await registry.evict_idle(older_than=0)
+        if evicted:
+            break
+        await asyncio.sleep(0.02)
+    assert evicted == 1
+    assert registry.live_count == 0
+    ws = await server.client()
+    events = await ws.turn("which word?", session_id=sid)
+    assert of_type(events, "done")[0]["status"] == "ok"
+    assert "pelican" in fake_model.chat_requests[-1].text
+    await ws.close()
