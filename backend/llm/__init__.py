@@ -1,0 +1,1 @@
+"""The model layer: clients for OpenAI-compatible endpoints and the embedded default model."""
