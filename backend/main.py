@@ -91,30 +91,43 @@ async def _endpoint(settings: Settings) -> tuple[Endpoint, Any]:
     return await embedded.start(), embedded
 
 
-CALIBRATION_SAMPLE = (
-    "Summary of the conversation so far: the user asked for a weekly plan, then for a Python "
-    "function that parses ISO dates; we discussed edge cases. 用户还问了明天的天气。"
-    "```python\ndef parse(s: str) -> datetime:\n    return datetime.fromisoformat(s)\n```"
+#: Text the server's tokenizer is compared on; the margin covers the worst of them.
+CALIBRATION_SAMPLES = (
+    "Summary of the conversation so far: the user asked for a weekly plan, then for a function that "
+    "parses ISO dates, and we discussed time zones, leap years and what to do with invalid input.",
+    "```python\ndef parse(value: str) -> datetime:\n    try:\n        return datetime.fromisoformat(value)\n"
+    "    except ValueError as exc:\n        raise ToolError(f'bad date {value!r}') from exc\n```",
+    "用户问了明天上午九点的会议安排，还想把提醒设置在会议开始前十分钟，并把待办事项同步到日历。",  # noqa: RUF001
 )
 
 
 async def _safety_margin(settings: Settings, endpoint: Endpoint, counter: TokenCounter) -> float:
-    """CONTEXT_TOKENIZER=server: widen the margin by how much the server's tokenizer out-counts cl100k."""
+    """CONTEXT_TOKENIZER=server: widen the margin by how much the server's tokenizer out-counts
+    cl100k on the worst of a few kinds of text (prose, code, Chinese)."""
     if settings.context_tokenizer != "server":
         return settings.context_safety_margin
-    return await calibrate_margin(
-        counter,
-        ServerTokenizer(endpoint.base_url),
-        [settings.resolved_system_prompt(), CALIBRATION_SAMPLE],
-        base_margin=settings.context_safety_margin,
-    )
+    tokenizer = ServerTokenizer(endpoint.base_url)
+    margins = [
+        await calibrate_margin(counter, tokenizer, [sample], base_margin=settings.context_safety_margin)
+        for sample in (settings.resolved_system_prompt(), *CALIBRATION_SAMPLES)
+    ]
+    margin = max(margins)
+    logger.info("context safety margin %.2f (calibrated against %s)", margin, tokenizer.url)
+    return margin
 
 
 def _with_embedded_defaults(settings: Settings) -> Settings:
-    """The embedded model is tiny: use the one-agent team unless TEAM says otherwise."""
-    if resolve_endpoint(settings) is None and settings.llm_embedded and settings.team is None:
-        return settings.model_copy(update={"team": "solo"})
-    return settings
+    """The embedded model is tiny: the one-agent team unless TEAM says otherwise, and the context
+    budget calibrated against its own tokenizer (SmolLM2 spends up to 1.6x cl100k's tokens on CJK
+    and code; see docs/embedded-model.md) unless CONTEXT_TOKENIZER is set."""
+    if resolve_endpoint(settings) is not None or not settings.llm_embedded:
+        return settings
+    update: dict[str, Any] = {}
+    if settings.team is None:
+        update["team"] = "solo"
+    if "context_tokenizer" not in settings.model_fields_set:
+        update["context_tokenizer"] = "server"
+    return settings.model_copy(update=update)
 
 
 async def start_app(settings: Settings) -> Runtime:

@@ -313,17 +313,22 @@ class ServerTokenizer:
         root = base_url.rstrip("/")
         root = root.removesuffix("/v1")
         self.url = f"{root}/tokenize"
+        self.extras_url = f"{root}/extras/tokenize"
         self._client = client
         self._timeout = timeout
 
     async def count(self, text: str) -> int:
+        """Tokens the server counts for ``text``. llama.cpp and vLLM serve ``POST /tokenize``
+        (``{"content": ...}``); llama-cpp-python serves ``POST /extras/tokenize`` (``{"input": ...}``)."""
         client = self._client or httpx.AsyncClient(timeout=self._timeout)
         try:
             response = await client.post(self.url, json={"content": text}, timeout=self._timeout)
+            if response.status_code == 404:
+                response = await client.post(self.extras_url, json={"input": text}, timeout=self._timeout)
             response.raise_for_status()
             tokens = response.json().get("tokens")
             if not isinstance(tokens, list):
-                raise ValueError(f"{self.url} answered without a 'tokens' list")
+                raise ValueError(f"{response.url} answered without a 'tokens' list")
             return len(tokens)
         finally:
             if self._client is None:

@@ -23,6 +23,7 @@ from autogen_ext.models.openai import _model_info as autogen_model_info
 from openai import NOT_GIVEN, AsyncStream
 from openai.types.chat import ChatCompletionChunk
 
+from ..errors import ModelError
 from ..settings import Endpoint, Settings
 
 logger = logging.getLogger(__name__)
@@ -32,15 +33,18 @@ _NO_TOOLS_HINTS = ("smollm2-135m", "smollm-135m", "gpt2", "tinyllama")
 _VISION_HINTS = ("vision", "-vl", "llava", "gpt-4o", "gpt-4.1", "gemini", "claude-3", "kimi-k2.5")
 
 
-def model_info_for(model: str, settings: Settings) -> ModelInfo:
-    """AutoGen's own table for models it knows, a conservative guess otherwise; env overrides win."""
+def model_info_for(model: str, settings: Settings, *, embedded: bool = False) -> ModelInfo:
+    """AutoGen's own table for models it knows, a conservative guess otherwise; env overrides win.
+
+    The embedded llama-cpp-python server ignores ``tools`` with the GGUF's own chat template, so
+    embedded models get no tools unless ``LLM_FUNCTION_CALLING=1`` says otherwise."""
     try:
         info: ModelInfo = dict(autogen_model_info.get_info(model))  # type: ignore[assignment]
     except ValueError:
         lowered = model.lower()
         info = {
             "vision": any(hint in lowered for hint in _VISION_HINTS),
-            "function_calling": not any(hint in lowered for hint in _NO_TOOLS_HINTS),
+            "function_calling": not embedded and not any(hint in lowered for hint in _NO_TOOLS_HINTS),
             "json_output": False,
             "structured_output": False,
             "family": ModelFamily.UNKNOWN,
@@ -77,6 +81,7 @@ class ClosingOpenAIChatCompletionClient(OpenAIChatCompletionClient):
         if cancellation_token is not None:
             cancellation_token.link_future(stream_future)
         stream = await stream_future
+        produced = False
         try:
             while True:
                 chunk_future = asyncio.ensure_future(anext(stream))
@@ -86,11 +91,20 @@ class ClosingOpenAIChatCompletionClient(OpenAIChatCompletionClient):
                     chunk = await chunk_future
                 except StopAsyncIteration:
                     break
+                produced = produced or any(
+                    c.finish_reason or c.delta.content or c.delta.tool_calls for c in chunk.choices
+                )
                 yield chunk
         finally:
             # Cancelled, failed, or the consumer stopped early: release the connection now so the
             # model server sees the client go away and stops generating.
             await asyncio.shield(stream.close())
+        if not produced:
+            # Some servers (llama-cpp-python) report an error mid-stream as an empty 200 stream.
+            raise ModelError(
+                "the model server ended the stream without an answer "
+                "(often: the prompt is longer than its context window)"
+            )
 
 
 def build_model_client(endpoint: Endpoint, settings: Settings) -> ClosingOpenAIChatCompletionClient:
@@ -99,7 +113,7 @@ def build_model_client(endpoint: Endpoint, settings: Settings) -> ClosingOpenAIC
         "model": endpoint.model,
         "base_url": endpoint.base_url,
         "api_key": endpoint.api_key,
-        "model_info": model_info_for(endpoint.model, settings),
+        "model_info": model_info_for(endpoint.model, settings, embedded=endpoint.source == "embedded"),
         "include_name_in_message": settings.llm_include_name,
         # prompt + reply never exceed the window: the context budget leaves exactly this much room.
         "max_tokens": settings.context_reserve,

@@ -81,6 +81,11 @@ class Reply:
         return cls("garbage")
 
     @classmethod
+    def of_empty(cls) -> Reply:
+        """A 200 stream with no answer and no finish_reason (how llama-cpp-python reports errors)."""
+        return cls("empty")
+
+    @classmethod
     def of_stall(cls, text: str = "", after_chunks: int = 0) -> Reply:
         return cls("stall", text=text, stall_after=after_chunks)
 
@@ -294,6 +299,10 @@ class FakeModelServer:
             if reply.first_delay:
                 await asyncio.sleep(reply.first_delay)
             yield self._chunk(cid, {"role": "assistant", "content": ""})
+            if reply.kind == "empty":
+                yield "data: [DONE]\n\n"
+                record.finished = True
+                return
             completion = 0
             if reply.kind in ("text", "stall"):
                 for i, piece in enumerate(self._pieces(reply)):

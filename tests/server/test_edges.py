@@ -150,6 +150,7 @@ async def test_stop_with_nothing_running_says_so(server: RunningServer, client: 
         (Reply.of_error(500, "upstream exploded"), "500"),
         (Reply.of_error(429, "slow down"), "429"),
         (Reply.of_garbage(), "model endpoint"),
+        (Reply.of_empty(), "without an answer"),
     ],
 )
 async def test_model_failures_become_clear_errors(
