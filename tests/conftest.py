@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from backend.settings import Settings
+from backend.store import Store
 from tests.fakes.model_server import FakeModelServer
 from tests.support.client import WsClient
 
@@ -42,6 +43,17 @@ def no_real_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in REAL_MODEL_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     yield
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A real SQLite store on a tmp file, with sessions "s1" and "s2"."""
+    store = Store(tmp_path / "t.db")
+    store.open()
+    store.sessions.create("s1")
+    store.sessions.create("s2")
+    yield store
+    store.close()
 
 
 @pytest.fixture

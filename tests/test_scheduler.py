@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -15,16 +14,6 @@ from backend.store import ReminderRow, Store
 
 #: Slack for "on time" with a real clock on a busy 2-core CI machine.
 SLACK = 0.5
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(tmp_path / "t.db")
-    store.open()
-    store.sessions.create("s1")
-    store.sessions.create("s2")
-    yield store
-    store.close()
 
 
 class Recorder:

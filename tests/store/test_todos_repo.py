@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from backend.store import Store
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(tmp_path / "t.db")
-    store.open()
-    store.sessions.create("s1")
-    store.sessions.create("s2")
-    yield store
-    store.close()
 
 
 def test_add_and_get_round_trip(store: Store) -> None:

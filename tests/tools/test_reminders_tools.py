@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -45,16 +44,6 @@ class Waker:
 
     def wake(self) -> None:
         self.wakes += 1
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(tmp_path / "t.db")
-    store.open()
-    store.sessions.create("s1")
-    store.sessions.create("s2")
-    yield store
-    store.close()
 
 
 @pytest.fixture(autouse=True)
