@@ -132,8 +132,8 @@ class Connection:
 
     # --- handlers: one per request type -------------------------------------------------------------
     async def on_message(self, request: p.MessageRequest) -> None:
-        if request.session_id:
-            session = self.app.sessions.get(request.session_id)
+        if request.session_id or (request.plain and self.current in self.watching):
+            session = self.app.sessions.get(request.session_id or self.current)  # type: ignore[arg-type]
             created = False
         else:
             session = self.app.sessions.create(timezone=request.tz)

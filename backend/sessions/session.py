@@ -258,7 +258,7 @@ class Session:
             self.channel,
             "done",
             status=status,
-            usage=dict(turn.usage),
+            usage={**turn.usage, "reported": turn.usage_reported},
             duration_ms=round((time.monotonic() - turn.started) * 1000, 1),
         )
         with store.db.transaction():
@@ -314,6 +314,8 @@ class Session:
         if turn is not None:
             turn.usage["prompt_tokens"] += prompt_tokens
             turn.usage["completion_tokens"] += completion_tokens
+            if prompt_tokens == 0 and completion_tokens == 0:
+                turn.usage_reported = False
         report = self._reports.get(agent)
         if report is not None:
             self.emit(

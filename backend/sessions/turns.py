@@ -22,6 +22,9 @@ class Turn:
     token: CancelToken = field(default_factory=CancelToken)
     finished: bool = False
     usage: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0})
+    #: False when a model call of this turn came back without token usage (some servers, e.g.
+    #: llama-cpp-python, never report it on streams): the numbers in ``usage`` are then incomplete.
+    usage_reported: bool = True
 
 
 def as_context(item: InboxItem) -> str:

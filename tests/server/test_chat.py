@@ -168,7 +168,7 @@ async def test_usage_is_reported_in_done(server: RunningServer, client: WsClient
     """done carries the model's token usage (stream_options include_usage is requested)."""
     events = await client.turn("count my tokens")
     usage = of_type(events, "done")[0]["usage"]
-    assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
+    assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0 and usage["reported"] is True
     context = of_type(events, "context")
     assert context and context[0]["budget"] == 4096 and context[0]["reserve"] == 512
 
@@ -183,3 +183,17 @@ async def test_every_request_asks_for_usage_and_caps_max_tokens(
     assert body["stream_options"] == {"include_usage": True}
     assert all("name" not in m for m in body["messages"])
     assert json.dumps(body)  # the recorded request is plain JSON
+
+
+async def test_plain_text_lines_continue_one_conversation(
+    server: RunningServer, client: WsClient, fake_model: FakeModelServer
+) -> None:
+    """Typing line after line (websocat) stays in one session; a JSON message without id starts another."""
+    await client.send_raw("my name is Grace")
+    first = await client.recv_until("done")
+    await client.send_raw("what is my name?")
+    second = await client.recv_until("done")
+    assert first[0]["session_id"] == second[-1]["session_id"]
+    assert "my name is Grace" in fake_model.chat_requests[-1].text
+    third = await client.turn("a new topic")
+    assert third[0]["type"] == "session" and third[0]["session_id"] != first[0]["session_id"]
