@@ -36,6 +36,8 @@ class MessageRequest(_Request):
     session_id: SessionId | None = None
     client_id: Annotated[str, Field(max_length=100)] | None = None
     tz: Annotated[str, Field(max_length=64)] | None = None
+    #: True for a frame that was plain text: it continues the connection's current session.
+    plain: bool = False
 
 
 class StopRequest(_Request):
@@ -217,7 +219,7 @@ def parse_frame(frame: str | bytes) -> Request:
             raise ProtocolError("malformed JSON frame", code="bad_json") from None
         data = None
     if not isinstance(data, dict):
-        return _validate({"type": "message", "content": stripped})
+        return _validate({"type": "message", "content": stripped, "plain": True})
     kind = data.get("type")
     if not isinstance(kind, str):
         raise ProtocolError('every JSON frame needs a string "type"', code="bad_request")
