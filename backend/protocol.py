@@ -276,5 +276,22 @@ def error_event(code: str, message: str, session_id: str | None = None, **fields
     return event("error", session_id, None, code=code, message=message, **fields)
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def encode(body: dict[str, Any]) -> str:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
+    """One server event as compact JSON (one shared encoder: ``json.dumps`` with options builds a
+    new ``JSONEncoder`` on every call)."""
+    return _ENCODER.encode(body)
+
+
+_json_str = json.encoder.encode_basestring  # what ``encode`` uses for a str (ensure_ascii=False)
+
+
+def encode_delta(session_id: str, seq: int, ts: float, agent: str, content: str) -> str:
+    """``encode`` of a ``delta`` event, byte for byte, without building and walking a dict: the
+    hot path (one call per delta frame)."""
+    return (
+        f'{{"type":"delta","session_id":{_json_str(session_id)},"seq":{seq},"ts":{ts!r},'
+        f'"agent":{_json_str(agent)},"content":{_json_str(content)}}}'
+    )

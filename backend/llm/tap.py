@@ -7,10 +7,15 @@ not streamed. Tokens therefore reach the client without being wrapped in a
 ``ModelClientStreamingChunkEvent`` and routed through the team's message runtime one by one,
 which is where the stock streaming path spends most of its per-token CPU; AutoGen still sees
 every complete message, tool call and result, so team state is unchanged.
+
+When chunks arrive faster than they are processed, a stream can be read from a full buffer without
+ever waiting; the tap then yields to the event loop every :data:`YIELD_EVERY` chunks, so one fast
+stream cannot stall every other session (and the hub flushes what it coalesced so far).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any, Literal
@@ -26,6 +31,8 @@ from autogen_core.models import (
 )
 from autogen_core.tools import Tool, ToolSchema
 from pydantic import BaseModel
+
+YIELD_EVERY = 32  # chunks handled back to back before the tap lets the loop run other work
 
 DeltaSink = Callable[[str], None]
 ResultSink = Callable[[CreateResult, float], None]
@@ -67,6 +74,7 @@ class StreamingTap(ChatCompletionClient):
             extra_create_args={**extra_create_args, "stream_options": {"include_usage": True}},
             cancellation_token=cancellation_token,
         )
+        handled = 0
         try:
             async for chunk in stream:
                 if isinstance(chunk, str):
@@ -74,6 +82,9 @@ class StreamingTap(ChatCompletionClient):
                         on_delta(chunk)
                 else:
                     result = chunk
+                handled += 1
+                if handled % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
         finally:
             await stream.aclose()
         if result is None:

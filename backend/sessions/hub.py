@@ -1,11 +1,12 @@
 """The event hub: numbers, persists and fans out every timeline event, in batches.
 
-``emit`` assigns the session's next ``seq``, encodes the JSON once, and queues it. Once per
-event-loop iteration the hub writes everything queued to SQLite in one transaction and only then
-hands each frame to the session's subscribers, so a client never sees an event that is not on
-disk. Consecutive deltas of one agent queued in the same iteration are coalesced into one event
-(one seq, one row, one frame): under load that is where the per-token cost goes away, and a
-client that resumes gets exactly what live clients got.
+``emit`` assigns the session's next ``seq`` and queues the event. Once per event-loop iteration
+the hub encodes everything queued, writes it to SQLite in one transaction and only then hands each
+frame to the session's subscribers, so a client never sees an event that is not on disk.
+Consecutive deltas of one agent of one session queued in the same iteration are coalesced into one
+event (one seq, one row, one frame), even when other sessions' events were queued in between: under
+load that is where the per-token cost goes away, and a client that resumes gets exactly what live
+clients got.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from ..protocol import encode
+from ..protocol import encode, encode_delta
 from ..store import EventRow, Store
 
 logger = logging.getLogger(__name__)
@@ -44,19 +45,20 @@ class Channel:
 
 
 class _Pending:
-    __slots__ = ("body", "channel", "frame", "row")
+    __slots__ = ("body", "channel", "delta", "frame")
 
-    def __init__(self, channel: Channel, body: dict[str, Any]) -> None:
+    def __init__(self, channel: Channel, body: dict[str, Any], delta: bool) -> None:
         self.channel = channel
         self.body = body
+        self.delta = delta  # a plain delta (agent + content only): encoded by the fast path
         self.frame = ""
-        self.row: EventRow | None = None
 
 
 class EventHub:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._pending: list[_Pending] = []
+        self._tails: dict[Channel, _Pending] = {}  # each channel's last queued event in this batch
         self._flush_handle: asyncio.Handle | None = None
         self.events_written = 0
         self.batches_written = 0
@@ -64,15 +66,18 @@ class EventHub:
     # --- building events ----------------------------------------------------------------------------
     def emit(self, channel: Channel, type_: str, **fields: Any) -> dict[str, Any]:
         """Queue a timeline event; it is persisted and delivered at the end of this loop iteration."""
-        if type_ == "delta" and self._pending:
-            last = self._pending[-1]
-            body = last.body
-            if last.channel is channel and body["type"] == "delta" and body.get("agent") == fields.get("agent"):
+        if type_ == "delta":
+            last = self._tails.get(channel)
+            if last is not None and last.delta and last.body["agent"] == fields.get("agent") and len(fields) == 2:
+                body = last.body
                 body["content"] += fields["content"]
                 return body
         body = {"type": type_, "session_id": channel.session_id, "seq": channel.next_seq(), "ts": time.time()}
         body.update(fields)
-        self._pending.append(_Pending(channel, body))
+        plain_delta = type_ == "delta" and len(fields) == 2 and "agent" in fields and "content" in fields
+        item = _Pending(channel, body, plain_delta)
+        self._pending.append(item)
+        self._tails[channel] = item
         self._schedule()
         return body
 
@@ -114,11 +119,16 @@ class EventHub:
         if not pending:
             return
         self._pending = []
+        self._tails = {}
         rows: list[EventRow] = []
         for item in pending:
             body = item.body
-            item.frame = encode(_rounded(body))
-            rows.append((item.channel.session_id, body["seq"], body["type"], body["ts"], item.frame))
+            ts = body["ts"] = round(body["ts"], 3)
+            if item.delta:
+                item.frame = encode_delta(body["session_id"], body["seq"], ts, body["agent"], body["content"])
+            else:
+                item.frame = encode(body)
+            rows.append((item.channel.session_id, body["seq"], body["type"], ts, item.frame))
         try:
             self._store.events.append(rows)
         except Exception:
@@ -130,11 +140,6 @@ class EventHub:
         self.batches_written += 1
         for item in pending:
             _deliver(item.channel, item.frame)
-
-
-def _rounded(body: dict[str, Any]) -> dict[str, Any]:
-    body["ts"] = round(body["ts"], 3)
-    return body
 
 
 def _deliver(channel: Channel, frame: str) -> None:

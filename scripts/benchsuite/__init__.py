@@ -1,0 +1,1 @@
+"""The gateway benchmark suite: see ``scripts/bench.py`` and ``docs/performance.md``."""

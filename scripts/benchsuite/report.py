@@ -1,0 +1,331 @@
+"""Results: the JSON file, the targets verdict, and the Markdown results section of docs/performance.md."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+START = "<!-- bench-results:start -->"
+END = "<!-- bench-results:end -->"
+
+
+def _get(data: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _med(data: Any, *path: str) -> float | None:
+    v = _get(data, *path)
+    if isinstance(v, dict):
+        v = v.get("median")
+    return float(v) if isinstance(v, (int, float)) and not math.isnan(v) else None
+
+
+def f(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "-"
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def mmm(d: Any, digits: int = 3) -> str:
+    """``min / median / max`` of a spread dict."""
+    if not isinstance(d, dict) or "median" not in d:
+        return "-"
+    return f"{f(d['min'], digits)} / **{f(d['median'], digits)}** / {f(d['max'], digits)}"
+
+
+# --- targets -----------------------------------------------------------------------------------------------
+def targets(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
+    s = {k: v for k, v in scenarios.items() if not (isinstance(v, dict) and "error" in v)}
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, value: float | None, limit: float, unit: str, *, higher: bool = False, note: str = "") -> None:
+        met = None if value is None else (value >= limit if higher else value <= limit)
+        out.append({"target": name, "value": value, "limit": limit, "unit": unit, "met": met,
+                    "higher_is_better": higher, "note": note})  # fmt: skip
+
+    add("added per-token latency p50", _med(s, "latency", "added_p50_ms"), 0.3, "ms")
+    add("added per-token latency p99", _med(s, "latency", "added_p99_ms"), 1.5, "ms")
+    add("added TTFT p50 (cold: team restored)", _med(s, "ttft", "added_cold_p50_ms"), 1.5, "ms")
+    add("added TTFT p99 (cold: team restored)", _med(s, "ttft", "added_cold_p99_ms"), 5.0, "ms")
+    add("added TTFT p50 (warm team)", _med(s, "ttft", "added_warm_p50_ms"), 1.5, "ms")
+    add("gateway CPU per token at saturation", _med(s, "saturation", "gateway_cpu_us_per_token"), 100.0, "µs")
+    add("tokens per gateway core-second", _med(s, "saturation", "tokens_per_core_s"), 10_000, "tok/s", higher=True)
+    for key, run in (_get(s, "paced") or {}).items():
+        if key.startswith("_"):
+            continue
+        add(f"paced {key}: delivered/offered", _med(run, "delivered_over_offered"), 0.99, "", higher=True)
+        add(f"paced {key}: added p99 latency", _med(run, "added_p99_ms"), 5.0, "ms")
+    idle = _get(s, "idle") or {}
+    add("RSS per idle session (attached)", idle.get("kib_per_session_attached"), 64.0, "KiB")
+    add("RSS per idle session (team restored)", idle.get("kib_per_session_with_team"), 64.0, "KiB")
+    ready = _get(s, "restore", "team_ready_in_process", "stored_counts", "total_ms", "p99")
+    add("cold restore: team ready p99 (in process)", ready, 0.5, "ms")
+    add("cold restore: resume -> resumed p99", _med(s, "restore", "resume_p99_ms"), 0.5, "ms")
+    rows = _get(s, "context", "context_step") or []
+    big = next((r for r in rows if r.get("messages") == 640), None)
+    if big:
+        add("context step at 640 messages (fold, median)", big["fold_ms"]["median"], 1.0, "ms")
+        add("context step at 640 messages (fits, median)", big["fits_ms"]["median"], 1.0, "ms")
+    lag = _get(s, "context", "loop_lag")
+    if lag and lag.get("repeats"):
+        idle_p50 = _get(lag, "idle", "rtt_ms", "p50") or 0.0
+        streaming = [_get(r, "phases", "streaming", "rtt_ms", "max") for r in lag["repeats"]]
+        worst = max((v for v in streaming if isinstance(v, (int, float))), default=None)
+        if worst is None:  # results from before the phases were recorded
+            worst = max(r["probe"]["rtt_ms"].get("max", 0.0) for r in lag["repeats"])
+        add("worst event-loop stall while streaming (max ping RTT - idle p50)", worst - idle_p50, 5.0, "ms")
+        whole = max(r["probe"]["rtt_ms"].get("max", 0.0) for r in lag["repeats"])
+        add("worst ping delay over the whole run (team builds and summaries too)", whole - idle_p50, 5.0, "ms")
+    return out
+
+
+# --- markdown ------------------------------------------------------------------------------------------------
+def markdown(data: dict[str, Any]) -> str:
+    m = data["meta"]
+    failed = {k: v for k, v in data["scenarios"].items() if isinstance(v, dict) and "error" in v}
+    s = {k: v for k, v in data["scenarios"].items() if k not in failed}
+    lines: list[str] = []
+    w = lines.append
+    w(f"_Generated by `scripts/bench.py` ({m['config']['name']} run, {m['config']['repeats']} repeats) on "
+      f"{m['started_iso']}, {m['duration_s']:.0f} s. Raw data: `bench-results/{m['file']}`._")  # fmt: skip
+    w("")
+    runs: dict[str, list[str]] = {}
+    for name, result in s.items():
+        run = result.get("_run") if isinstance(result, dict) else None
+        if run:
+            key = (f"`{run['file']}` ({run['started_iso']}, load average at start {run['loadavg_start']}, "
+                   f"echo round trip p50 {f(run.get('calibration_rtt_p50_us'), 0)} µs)")  # fmt: skip
+            runs.setdefault(key, []).append(name)
+    if len(runs) > 1:
+        w("_Scenarios come from several runs (`--update`):_")
+        w("")
+        for key, names in runs.items():
+            w(f"- {', '.join(names)}: {key}")
+        w("")
+    mach = m["machine"]
+    w(f"Machine: {mach['cpu']}, {mach['cores']} cores, {mach['mem_bytes'] / 2**30:.0f} GiB, Linux "
+      f"{mach['kernel']}, Python {mach['python']}. Pinning: {m['pinning']}. Load average at start "
+      f"{m['loadavg_start']}, at end {m['loadavg_end']} (other engineers share this machine).")  # fmt: skip
+    w("")
+    c = data.get("calibration") or {}
+    if c:
+        w(f"Calibration: websockets echo round trip on loopback p50 {f(_get(c, 'rtt_us', 'p50'), 0)} µs, "
+          f"p99 {f(_get(c, 'rtt_us', 'p99'), 0)} µs ({f(c.get('round_trips_per_s'), 0)} round trips/s); "
+          f"pure-Python loop of 1M iterations {f(c.get('cpu_loop_ms'), 1)} ms.")  # fmt: skip
+        w("")
+    w("Cells are min / **median** / max over repeats.")
+    w("")
+    for name, result in failed.items():
+        w(f"**{name} failed in this run**: `{result['error']}` (traceback in the JSON).")
+        w("")
+    w("### Targets")
+    w("")
+    w("| target | measured (median) | goal | met |")
+    w("|---|---:|---:|:---:|")
+    for t in data.get("targets", []):
+        goal = (
+            ("≥ " if t["higher_is_better"] else "≤ ") + f(float(t["limit"]), 2) + (f" {t['unit']}" if t["unit"] else "")
+        )
+        met = "-" if t["met"] is None else ("yes" if t["met"] else "**no**")
+        w(f"| {t['target']} | {f(t['value'])} {t['unit']} | {goal} | {met} |")
+    w("")
+    if "latency" in s:
+        r = s["latency"]
+        st = r["settings"]
+        w(f"### 1. Added latency per token ({st['sessions']} session, {st['rate']:g} tok/s, {st['tokens']} tokens)")
+        w("")
+        w("| | p50 ms | p99 ms |")
+        w("|---|---|---|")
+        w(f"| direct (httpx reads the SSE) | {mmm(r['direct_p50_ms'])} | {mmm(r['direct_p99_ms'])} |")
+        w(f"| through the gateway | {mmm(r['gateway_p50_ms'])} | {mmm(r['gateway_p99_ms'])} |")
+        w(f"| **added** | {mmm(r['added_p50_ms'])} | {mmm(r['added_p99_ms'])} |")
+        w(f"| ratio gateway/direct | {mmm(r['ratio_p50'], 2)} | {mmm(r['ratio_p99'], 2)} |")
+        w("")
+        w(f"Tokens per delta frame {mmm(r['tokens_per_frame'], 2)}; lost tokens {mmm(r['lost'], 0)}.")
+        w("")
+    if "ttft" in s:
+        r = s["ttft"]
+        h = r["settings"]["history"]
+        w(f"### 2. Added time to first token ({r['settings']['samples_per_repeat']} restored sessions per repeat, "
+          f"{h['history_messages']} stored messages, {h['stored_tokens']} prompt tokens)")  # fmt: skip
+        w("")
+        w("| | ms |")
+        w("|---|---|")
+        w(f"| direct TTFT p50 (same request body) | {mmm(r['direct_p50_ms'])} |")
+        w(f"| gateway, first message after resume (team rebuilt) p50 | {mmm(r['gateway_cold_p50_ms'])} |")
+        w(f"| gateway, next message (team live) p50 | {mmm(r['gateway_warm_p50_ms'])} |")
+        w(f"| **added, cold** p50 / p99 | {mmm(r['added_cold_p50_ms'])} / {mmm(r['added_cold_p99_ms'])} |")
+        w(f"| **added, warm** p50 / p99 | {mmm(r['added_warm_p50_ms'])} / {mmm(r['added_warm_p99_ms'])} |")
+        w(f"| resume -> `resumed` p50 | {mmm(r['resume_p50_ms'])} |")
+        w(f"| message -> `user_message` ack p50 | {mmm(r['ack_p50_ms'])} |")
+        w("")
+    if "saturation" in s:
+        r = s["saturation"]
+        st = r["settings"]
+        w(f"### 3. Saturation ({st['sessions']} sessions, {st['tokens_per_session']} tokens each, unpaced)")
+        w("")
+        w("| | value |")
+        w("|---|---|")
+        w(f"| direct tokens/s (client-bound) | {mmm(r['direct_tokens_per_s'], 0)} |")
+        w(f"| gateway delivered tokens/s | {mmm(r['gateway_tokens_per_s'], 0)} |")
+        w(f"| gateway/direct throughput | {mmm(r['throughput_ratio'], 2)} |")
+        w(f"| **gateway CPU µs per token** | {mmm(r['gateway_cpu_us_per_token'], 1)} |")
+        w(f"| tokens per gateway core-second | {mmm(r['tokens_per_core_s'], 0)} |")
+        w(f"| gateway core utilisation | {mmm(r['gateway_core_utilisation'], 2)} |")
+        w(f"| tokens per delta frame | {mmm(r['tokens_per_frame'], 2)} |")
+        w(f"| gateway CPU ms per first turn (team build, 1 token) | {mmm(r['cpu_ms_per_first_turn'], 2)} |")
+        w(f"| lost tokens | {mmm(r['lost'], 0)} |")
+        w("")
+        lay = r.get("layers_in_process")
+        if lay:
+            sdk = lay["sdk_chunk"]
+            w("In-process cost per token of single layers (bench process, best of 3):")
+            w("")
+            w("| layer | µs |")
+            w("|---|---:|")
+            w(f"| openai SDK turning one SSE line into a `ChatCompletionChunk` (`construct_type`) "
+              f"| {f(sdk['sdk_construct_type_us'], 1)} |")  # fmt: skip
+            w(f"| the same line with pydantic's `ChatCompletionChunk.model_validate_json` "
+              f"| {f(sdk['pydantic_model_validate_json_us'], 1)} |")  # fmt: skip
+            w(f"| the same line with `json.loads` | {f(sdk['json_loads_us'], 1)} |")
+            for h in lay["hub"]:
+                w(f"| gateway hub per delta (emit + encode + SQLite + deliver), {h['sessions']} session(s) "
+                  f"streaming, {f(h['deltas_per_flush'], 0)} deltas per flush "
+                  f"| {f(h['hub_us_per_delta'], 1)} |")  # fmt: skip
+            w("")
+        prof = (r.get("profile") or {}).get("summary")
+        if prof:
+            w(f"Profile of one more run under pyinstrument (`{Path(r['profile']['file']).name}`): share of the "
+              f"event loop's callback time ({f(prof['callbacks_s'], 1)} s) by layer:")  # fmt: skip
+            w("")
+            w("| layer | seconds | share |")
+            w("|---|---:|---:|")
+            for name, v in prof["layers"].items():
+                w(f"| {name} | {f(v['s'], 2)} | {v['share'] * 100:.0f}% |")
+            w("")
+    if "paced" in s:
+        w("### 4. Paced load")
+        w("")
+        w("| sessions x tok/s | delivered/offered | lost | direct p99 ms | gateway p99 ms | added p50 ms "
+          "| added p99 ms "
+          "| gateway CPU µs/token | core use | tokens/frame |")  # fmt: skip
+        w("|---|---|---|---|---|---|---|---|---|---|")
+        for key, r in s["paced"].items():
+            if key.startswith("_"):
+                continue
+            w(f"| {key} | {mmm(r['delivered_over_offered'], 3)} | {mmm(r['lost'], 0)} | {mmm(r['direct_p99_ms'], 2)} "
+              f"| {mmm(r['gateway_p99_ms'], 2)} | {mmm(r['added_p50_ms'], 2)} | {mmm(r['added_p99_ms'], 2)} "
+              f"| {mmm(r['gateway_cpu_us_per_token'], 1)} | {mmm(r['gateway_core_utilisation'], 2)} "
+              f"| {mmm(r['tokens_per_frame'], 2)} |")  # fmt: skip
+        w("")
+    if "idle" in s:
+        r = s["idle"]
+        h = r["history"]
+        w(f"### 5. Idle sessions ({r['sessions']} connected, each resumed from a stored history of "
+          f"{h['history_messages']} messages / {h['history_tokens']} tokens, "
+          f"state {r['state_bytes']} bytes)")  # fmt: skip
+        w("")
+        w("| | value |")
+        w("|---|---|")
+        w(f"| gateway RSS at start / connected / resumed | {f(r['rss_start_mib'], 1)} / "
+          f"{f(r['rss_connected_mib'], 1)} / "
+          f"{f(r['rss_resumed_mib'], 1)} MiB |")  # fmt: skip
+        w(f"| KiB per connection | {f(r['kib_per_connection'], 1)} |")
+        w(
+            "| **KiB per attached session** (connection + session, team not built) "
+            f"| {f(r['kib_per_session_attached'], 1)} |"
+        )
+        if "kib_per_session_with_team" in r:
+            w(f"| **KiB per session with its team restored** ({r['team_sessions']} sessions ran one turn) "
+              f"| {f(r['kib_per_session_with_team'], 1)} |")  # fmt: skip
+            w(f"| gateway CPU ms per restoring turn (build, load, fold via summarizer, 1 token) "
+              f"| {f(r['cpu_ms_per_restoring_turn'], 2)} |")  # fmt: skip
+        w(f"| time to resume all | {f(r['resume_all_s'], 2)} s |")
+        w("")
+    if "restore" in s:
+        r = s["restore"]
+        st = r["settings"]
+        w(f"### 6. Cold restore ({st['stored_sessions']} stored sessions, {st['samples_per_repeat']} cold samples "
+          f"per repeat, {st['history']['history_messages']} messages each)")  # fmt: skip
+        w("")
+        w("| | p50 ms | p99 ms |")
+        w("|---|---|---|")
+        w(f"| resume -> `resumed` | {mmm(r['resume_p50_ms'])} | {mmm(r['resume_p99_ms'])} |")
+        w(f"| first message -> first delta | {mmm(r['first_delta_p50_ms'])} | {mmm(r['first_delta_p99_ms'])} |")
+        w(f"| of which added over a direct request | {mmm(r['added_first_delta_p50_ms'])} "
+          f"| {mmm(r['added_first_delta_p99_ms'])} |")  # fmt: skip
+        ip = r["team_ready_in_process"]
+        for name, label in (("stored_counts", "stored token counts"), ("recount", "no stored counts (recount)")):
+            t = ip[name]
+            w(f"| in process, build + load_state, {label} | {f(t['total_ms']['p50'])} | {f(t['total_ms']['p99'])} |")
+            w(f"| &nbsp;&nbsp;of which `TeamFactory.build` | {f(t['build_ms']['p50'])} | {f(t['build_ms']['p99'])} |")
+        w("")
+    if "context" in s:
+        r = s["context"]
+        w("### 7. Context step and event-loop lag")
+        w("")
+        w("| messages | history tokens | fits ms | fold ms | fold CPU ms | add_message µs/msg |")
+        w("|---:|---:|---|---|---:|---:|")
+        for row in r["context_step"]:
+            w(f"| {row['messages']} | {row['history_tokens']} | {mmm(row['fits_ms'])} | {mmm(row['fold_ms'])} "
+              f"| {f(row['fold_cpu_median_ms'])} | {f(row['add_us_per_message'], 0)} |")  # fmt: skip
+        w("")
+        lag = r["loop_lag"]
+        st = lag["settings"]
+        idle = lag["idle"]["rtt_ms"]
+        w(f"Ping round trips through the gateway (a probe process, every 5 ms): idle p50 {f(idle.get('p50'))} ms, "
+          f"p99 {f(idle.get('p99'))} ms, max {f(idle.get('max'))} ms.")  # fmt: skip
+        w("")
+        w(f"While {st['sessions']} sessions stream {st['tokens']} tokens at {st['rate']:g} tok/s (then fold their "
+          f"history through the summarizer):")  # fmt: skip
+        w("")
+        w("| repeat | phase | seconds | pings | ping p50 ms | p99 ms | max ms | pings > 5 ms |")
+        w("|---|---|---:|---:|---:|---:|---:|---:|")
+        for i, rep in enumerate(lag["repeats"], 1):
+            p = rep["probe"]
+            w(f"| {i} | whole run | | {p['rtt_ms'].get('n')} | {f(p['rtt_ms'].get('p50'))} "
+              f"| {f(p['rtt_ms'].get('p99'))} | {f(p['rtt_ms'].get('max'))} | {p['over_5ms']} |")  # fmt: skip
+            for name, ph in (rep.get("phases") or {}).items():
+                r_ = ph["rtt_ms"]
+                w(f"| {i} | {name.replace('_', ' ')} | {f(ph['seconds'], 1)} | {r_.get('n', 0)} | {f(r_.get('p50'))} "
+                  f"| {f(r_.get('p99'))} | {f(r_.get('max'))} | {ph['over_5ms']} |")  # fmt: skip
+        w("")
+    if data.get("notes"):
+        w("Notes from the run: " + "; ".join(data["notes"]))
+        w("")
+    return "\n".join(lines)
+
+
+def write_json(data: dict[str, Any], out_dir: Path, name: str, *, latest: bool = True) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / name
+    text = json.dumps(data, indent=1, default=str)
+    path.write_text(text)
+    if latest:
+        (out_dir / "latest.json").write_text(text)
+    return path
+
+
+def update_doc(doc: Path, section: str) -> bool:
+    """Replace what is between the markers; False when the doc or its markers are missing."""
+    if not doc.is_file():
+        return False
+    text = doc.read_text()
+    if START not in text or END not in text:
+        return False
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    doc.write_text(f"{head}{START}\n{section}\n{END}{tail}")
+    return True

@@ -1,0 +1,105 @@
+"""2. Added time to first token, with session restore: each sample resumes a different stored session
+(its team is rebuilt from saved state on the first message), vs a direct request with the same body."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ..common import summary
+from ..direct import make_client
+from ..gateway import GatewayClient
+from ..runner import Ctx, across, fetch_last_request, stamp
+from ..seed import StateFactory, seed_sessions
+from ..streams import StreamResult, directive
+
+TTFT_TOKENS = 5
+
+
+async def _gateway(url: str, ids: list[str]) -> dict[str, list[float]]:
+    client = await GatewayClient(url).connect()
+    out: dict[str, list[float]] = {"resume_ms": [], "cold_ms": [], "warm_ms": [], "ack_ms": [], "restore_total_ms": []}
+    try:
+        for sid in ids:
+            sent, resumed = await client.resume(sid)
+            cold = await client.turn(TTFT_TOKENS, 0)
+            warm = await client.turn(TTFT_TOKENS, 0)
+            if cold.error or warm.error or not cold.first_ns or not warm.first_ns:
+                raise RuntimeError(f"gateway turn failed: {cold.error or warm.error}")
+            out["resume_ms"].append((resumed - sent) / 1e6)
+            out["cold_ms"].append((cold.first_ns - cold.sent_ns) / 1e6)
+            out["warm_ms"].append((warm.first_ns - warm.sent_ns) / 1e6)
+            out["ack_ms"].append(cold.extra.get("ack_ns", 0) / 1e6)
+            out["restore_total_ms"].append((cold.first_ns - sent) / 1e6)
+    finally:
+        await client.close()
+    return out
+
+
+async def _direct(model_url: str, body: dict[str, Any], count: int) -> list[float]:
+    """The gateway's own last request body, replayed directly: same prompt size and shape."""
+    from ..common import now_ns
+
+    body = dict(body)
+    messages = list(body.get("messages", []))
+    messages[-1] = {"role": "user", "content": directive(TTFT_TOKENS, 0)}
+    body["messages"] = messages
+    samples: list[float] = []
+    async with make_client(4) as client:
+        for _ in range(count):
+            result = StreamResult(expected=TTFT_TOKENS)
+            result.sent_ns = now_ns()
+            async with client.stream("POST", model_url + "/chat/completions", json=body) as response:
+                async for line in response.aiter_lines():
+                    if '"content":" t' in line:
+                        result.take(line, now_ns())
+            samples.append((result.first_ns - result.sent_ns) / 1e6)
+    return samples
+
+
+def run(ctx: Ctx) -> dict[str, Any]:
+    cfg = ctx.cfg
+    factory = StateFactory(ctx.work / "seed-state")
+    state, facts = asyncio.run(factory.state_json(8))
+    asyncio.run(factory.close())
+    data = ctx.work / "ttft-data"
+    data.mkdir(exist_ok=True)
+    ids = seed_sessions(data / "agentchat.db", state, cfg.ttft_samples * cfg.repeats)
+    repeats = []
+    with ctx.gateway(data_dir=data) as (_, url, _):
+        for r in range(cfg.repeats):
+            start = stamp()
+            chunk = ids[r * cfg.ttft_samples : (r + 1) * cfg.ttft_samples]
+            g = asyncio.run(_gateway(url, chunk))
+            body = asyncio.run(fetch_last_request(ctx.model_url))
+            d = asyncio.run(_direct(ctx.model_url, body, cfg.ttft_samples))
+            gs, ws, ds = summary(g["cold_ms"]), summary(g["warm_ms"]), summary(d)
+            repeats.append(
+                {
+                    "gateway_cold_ms": gs,
+                    "gateway_warm_ms": ws,
+                    "direct_ms": ds,
+                    "resume_ms": summary(g["resume_ms"]),
+                    "ack_ms": summary(g["ack_ms"]),
+                    "restore_total_ms": summary(g["restore_total_ms"]),
+                    "added_cold_p50_ms": gs["p50"] - ds["p50"],
+                    "added_cold_p99_ms": gs["p99"] - ds["p99"],
+                    "added_warm_p50_ms": ws["p50"] - ds["p50"],
+                    "added_warm_p99_ms": ws["p99"] - ds["p99"],
+                    "request_bytes": len(str(body)),
+                    "loadavg": start["loadavg"],
+                }
+            )
+    return {
+        "settings": {"samples_per_repeat": cfg.ttft_samples, "history": facts, "tokens": TTFT_TOKENS},
+        "repeats": repeats,
+        "added_cold_p50_ms": across(repeats, "added_cold_p50_ms"),
+        "added_cold_p99_ms": across(repeats, "added_cold_p99_ms"),
+        "added_warm_p50_ms": across(repeats, "added_warm_p50_ms"),
+        "added_warm_p99_ms": across(repeats, "added_warm_p99_ms"),
+        "direct_p50_ms": across(repeats, "direct_ms", "p50"),
+        "gateway_cold_p50_ms": across(repeats, "gateway_cold_ms", "p50"),
+        "gateway_warm_p50_ms": across(repeats, "gateway_warm_ms", "p50"),
+        "resume_p50_ms": across(repeats, "resume_ms", "p50"),
+        "ack_p50_ms": across(repeats, "ack_ms", "p50"),
+    }
