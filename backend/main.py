@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import json
 import logging
 import signal
@@ -21,6 +22,7 @@ from .context.tokens import ServerTokenizer, TokenCounter, calibrate_margin, see
 from .errors import AgentChatError, SettingsError
 from .llm.client import build_model_client
 from .logs import configure_logging, install_filters
+from .loopmon import LoopLagMonitor
 from .scheduler import ReminderScheduler
 from .server.app import App
 from .sessions.hub import EventHub
@@ -54,6 +56,7 @@ class Runtime:
     model_client: Any
     sandbox: Any = None
     embedded: Any = None
+    loop_lag: LoopLagMonitor | None = None
     _stopped: bool = field(default=False, repr=False)
 
     async def stop(self) -> None:
@@ -62,6 +65,8 @@ class Runtime:
             return
         self._stopped = True
         await self.app.stop()
+        if self.loop_lag is not None:
+            await self.loop_lag.stop()
         await self.sessions.close()
         await self.scheduler.stop()
         if self.sandbox is not None:
@@ -72,6 +77,7 @@ class Runtime:
         if self.embedded is not None:
             await self.embedded.stop()
         self.store.close()
+        gc.unfreeze()
         logger.info("stopped")
 
 
@@ -164,6 +170,7 @@ async def start_app(settings: Settings) -> Runtime:
         delivery, recorded = _reminder_hooks(sessions)
         scheduler = ReminderScheduler(store, delivery, recorded=recorded)
         services.reminders = scheduler
+        loop_lag = LoopLagMonitor()
         app = App(
             settings=settings,
             store=store,
@@ -175,10 +182,12 @@ async def start_app(settings: Settings) -> Runtime:
             sandbox=sandbox,
             embedded=embedded,
             scheduler=scheduler,
+            loop_lag=loop_lag,
         )
         await asyncio.to_thread(warm_up)  # dateparser's first call costs ~0.35 s: pay it now
         await scheduler.start()
         sessions.start()
+        loop_lag.start()
         await app.start()
     except BaseException:
         if embedded is not None:
@@ -194,7 +203,11 @@ async def start_app(settings: Settings) -> Runtime:
         endpoint.model,
         endpoint.source,
     )
-    return Runtime(settings, store, app, sessions, scheduler, model_client, sandbox, embedded)
+    # Everything built so far lives as long as the process: keep it out of the cyclic collector's
+    # full passes, which otherwise scan it all again and again (hundreds of ms on the loop).
+    gc.collect()
+    gc.freeze()
+    return Runtime(settings, store, app, sessions, scheduler, model_client, sandbox, embedded, loop_lag)
 
 
 def _reminder_hooks(sessions: SessionRegistry) -> tuple[Any, Any]:

@@ -54,6 +54,7 @@ class App:
         sandbox: Any = None,
         embedded: Any = None,
         scheduler: Any = None,
+        loop_lag: Any = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -65,6 +66,7 @@ class App:
         self.sandbox = sandbox
         self.embedded = embedded
         self.scheduler = scheduler
+        self.loop_lag = loop_lag
         self.started = time.time()
         self.connections: set[Connection] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -177,7 +179,10 @@ class App:
                 "connections": len(self.connections),
             },
             "sandbox": sandbox,
+            "events": {"written": self.hub.events_written, "batches": self.hub.batches_written},
         }
+        if self.loop_lag is not None:
+            data["loop_lag"] = self.loop_lag.snapshot()
         if self.embedded is not None:
             data["embedded"] = self.embedded.health()
         return data

@@ -226,6 +226,7 @@ async def test_http_endpoints(server: RunningServer) -> None:
         data = health.json()
         assert data["status"] == "ok" and data["model"]["reachable"] is True
         assert data["sessions"]["active"] == 0 and data["team"] == "solo"
+        assert data["loop_lag"]["samples"] >= 0 and data["events"]["written"] >= 0
         skills = (await http.get(server.http + "/v1/skills")).json()["tools"]
         assert any(t["name"] == "run_terminal_command" for t in skills)
         missing = await http.get(server.http + "/../../etc/passwd")
