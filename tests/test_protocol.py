@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from backend import protocol as p
 from backend.errors import ProtocolError
@@ -117,3 +119,18 @@ def test_events_encode_compactly_and_keep_unicode() -> None:
     text = p.encode(body)
     assert '"content":"你好"' in text
     assert json.loads(text)["seq"] == 7
+
+
+@given(
+    session_id=st.text(max_size=40),
+    seq=st.integers(min_value=0, max_value=2**40),
+    ts=st.floats(min_value=0, max_value=2e9, allow_nan=False).map(lambda t: round(t, 3)),
+    agent=st.text(max_size=20),
+    content=st.text(),
+)
+def test_encode_delta_is_byte_identical_to_encode(
+    session_id: str, seq: int, ts: float, agent: str, content: str
+) -> None:
+    """The fast delta encoder produces exactly what the general encoder would."""
+    body = {"type": "delta", "session_id": session_id, "seq": seq, "ts": ts, "agent": agent, "content": content}
+    assert p.encode_delta(session_id, seq, ts, agent, content) == p.encode(body)

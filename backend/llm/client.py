@@ -21,8 +21,9 @@ from autogen_core import CancellationToken
 from autogen_core.models import ModelFamily, ModelInfo
 from autogen_ext.models.openai import OpenAIChatCompletionClient
 from autogen_ext.models.openai import _model_info as autogen_model_info
-from openai import NOT_GIVEN, AsyncStream
-from openai.types.chat import ChatCompletionChunk
+from openai import NOT_GIVEN, AsyncStream, NotGiven, Omit
+from openai._base_client import make_request_options
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import ValidationError
 
 from ..errors import ModelError
@@ -86,9 +87,8 @@ class ClosingOpenAIChatCompletionClient(OpenAIChatCompletionClient):
         create_args: dict[str, Any],
         cancellation_token: CancellationToken | None,
     ) -> AsyncGenerator[ChatCompletionChunk, None]:
-        tools: Any = tool_params if len(tool_params) > 0 else NOT_GIVEN
         stream_future: asyncio.Future[AsyncStream[ChatCompletionChunk]] = asyncio.ensure_future(
-            self._client.chat.completions.create(messages=oai_messages, stream=True, tools=tools, **create_args)
+            self._post_stream(tool_params, oai_messages, create_args)
         )
         if cancellation_token is not None:
             cancellation_token.link_future(stream_future)
@@ -123,6 +123,37 @@ class ClosingOpenAIChatCompletionClient(OpenAIChatCompletionClient):
                 "the model server ended the stream without an answer "
                 "(often: the prompt is longer than its context window)"
             )
+
+    async def _post_stream(
+        self, tool_params: list[Any], oai_messages: list[Any], create_args: dict[str, Any]
+    ) -> AsyncStream[ChatCompletionChunk]:
+        """What ``chat.completions.create(stream=True)`` does, minus its request transform.
+
+        The SDK walks every message and tool schema through its TypedDict annotations before
+        sending (~7 ms per call with a dozen tools, all of it before the first token). AutoGen has
+        already built plain JSON dicts, so they are posted as they are, through the SDK's own
+        ``post`` (auth, retries, timeouts, error mapping unchanged).
+        """
+        args = dict(create_args)
+        options = make_request_options(
+            extra_headers=args.pop("extra_headers", None),
+            extra_query=args.pop("extra_query", None),
+            extra_body=args.pop("extra_body", None),
+            timeout=args.pop("timeout", NOT_GIVEN),
+            security={"bearer_auth": True},
+        )
+        body: dict[str, Any] = {"messages": oai_messages, "stream": True}
+        body.update((key, value) for key, value in args.items() if not isinstance(value, NotGiven | Omit))
+        if tool_params:
+            body["tools"] = tool_params
+        return await self._client.post(
+            "/chat/completions",
+            body=body,
+            options=options,
+            cast_to=ChatCompletion,
+            stream=True,
+            stream_cls=AsyncStream[ChatCompletionChunk],
+        )
 
     def _parse_chunk(self, data: str, stream: AsyncStream[ChatCompletionChunk]) -> ChatCompletionChunk:
         try:

@@ -224,7 +224,7 @@ class Session:
             self.emit("response", content=outcome.response or "", agent=outcome.agent)
             state = await self._save_state(built)
             self._commit(turn, "ok", state=state, consumed=consumed)
-            self._compact_later(built)
+            self._compact_later(built, turn)
         else:
             self._finish_failed(turn, outcome.status, outcome.error, consumed=consumed)
 
@@ -293,13 +293,13 @@ class Session:
             await built.team.load_state(state)  # keep the live team's memory bounded too
         return json.dumps(state, ensure_ascii=False, default=str)
 
-    def _compact_later(self, built: BuiltTeam) -> None:
+    def _compact_later(self, built: BuiltTeam, finished: Turn) -> None:
         """Fold old turns into the summary now, between turns, rather than before the next reply."""
 
         async def compact() -> None:
             for context in built.contexts.values():
-                if self._current is not None or built is not self._team:
-                    return
+                if self._current not in (None, finished) or built is not self._team:
+                    return  # a new turn started: it folds for itself
                 with contextlib.suppress(Exception):
                     await context.compact()
 

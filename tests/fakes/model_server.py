@@ -98,6 +98,7 @@ class RecordedRequest:
     finished: bool = False  # the stream was sent to the end
     disconnected: bool = False  # the client closed the connection first
     rejected: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -224,7 +225,11 @@ class FakeModelServer:
     async def _chat(self, request: Request) -> Response:
         body = await request.json()
         record = RecordedRequest(
-            body=body, path=request.url.path, prompt_tokens=count_prompt_tokens(body), started=time.monotonic()
+            body=body,
+            path=request.url.path,
+            prompt_tokens=count_prompt_tokens(body),
+            started=time.monotonic(),
+            headers=dict(request.headers),
         )
         self.requests.append(record)
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens") or 0

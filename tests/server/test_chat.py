@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
+from backend.settings import Settings
 from tests.conftest import RunningServer
 from tests.fakes.model_server import FakeModelServer, RecordedRequest, Reply
 from tests.support.client import UNIT, WsClient, of_type, text_of
@@ -197,3 +199,15 @@ async def test_plain_text_lines_continue_one_conversation(
     assert "my name is Grace" in fake_model.chat_requests[-1].text
     third = await client.turn("a new topic")
     assert third[0]["type"] == "session" and third[0]["session_id"] != first[0]["session_id"]
+
+
+async def test_requests_carry_the_api_key(make_settings: Callable[..., Settings], fake_model: FakeModelServer) -> None:
+    """LLM_API_KEY is sent as a bearer token on every model request."""
+    running = await RunningServer(make_settings(LLM_API_KEY="sk-test-123")).start()
+    ws = await running.client()
+    try:
+        await ws.turn("hi")
+        assert fake_model.chat_requests[-1].headers["authorization"] == "Bearer sk-test-123"
+    finally:
+        await ws.close()
+        await running.stop()

@@ -92,3 +92,18 @@ async def test_failing_subscriber_is_detached(tmp_path: Path) -> None:
     hub.emit_now(channel, "reset")
     assert broken not in channel.subscribers
     assert [f["type"] for f in rec.frames] == ["reset"]
+
+
+async def test_alternating_sessions_still_coalesce(tmp_path: Path) -> None:
+    """Deltas of two sessions interleaved in one iteration: one frame per session, in order."""
+    store, hub, channel_a, rec_a = make(tmp_path)
+    store.sessions.create("s3")
+    channel_b = Channel("s3", 0)
+    rec_b = Recorder(store, "s3")
+    channel_b.subscribers.add(rec_b)
+    for piece in ["a", "b", "c"]:
+        hub.emit(channel_a, "delta", agent="x", content=piece)
+        hub.emit(channel_b, "delta", agent="y", content=piece.upper())
+    await asyncio.sleep(0)
+    assert [f["content"] for f in rec_a.frames] == ["abc"]
+    assert [f["content"] for f in rec_b.frames] == ["ABC"]
