@@ -111,6 +111,7 @@ class BudgetedChatCompletionContext(ChatCompletionContext):
         self._summary_timeout = summary_timeout
         self._wrapper_tokens = counter.count_message(SystemMessage(content=SUMMARY_PREFIX))
         self._lock = asyncio.Lock()
+        self._compacting = False  # a background compact() is folding (see get_messages)
         self._generation = 0
         self.last_report: ContextReport | None = None
         self._reset()
@@ -175,7 +176,16 @@ class BudgetedChatCompletionContext(ChatCompletionContext):
         self._reset()
 
     async def get_messages(self) -> list[LLMMessage]:
-        """The summary (a SystemMessage, first) and the kept history; folds first if needed."""
+        """The summary (a SystemMessage, first) and the kept history; folds first if needed.
+
+        If a background :meth:`compact` is summarizing and the request fits as it is, it does not
+        wait for it (the fold applies to the old messages only, whatever is appended meanwhile).
+        """
+        if self._compacting and self.stored_tokens <= self.limit and not has_orphans(self._kinds):
+            messages, report = self._view(self._summary, self._summary_tokens, [], folded=0, truncated=0, method=None)
+            self.last_report = report
+            self._emit(report)
+            return messages
         async with self._lock:
             messages, report = await self._fit(self.limit, allow_model=True)
         self.last_report = report
@@ -194,7 +204,11 @@ class BudgetedChatCompletionContext(ChatCompletionContext):
                 return None
             if self.stored_tokens <= high and not has_orphans(self._kinds):
                 return None
-            _, report = await self._fit(high, allow_model=True)
+            self._compacting = True
+            try:
+                _, report = await self._fit(high, allow_model=True)
+            finally:
+                self._compacting = False
         if not (report.folded_now or report.truncated_items):
             return None
         self._emit(report)

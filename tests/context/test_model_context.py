@@ -357,3 +357,37 @@ async def test_clear_during_summarization_is_respected() -> None:
     gate.set()
     assert await task == [user("fresh start")]
     assert ctx.summary == "" and ctx.summarized_messages == 0
+
+
+class GatedSummarizer:
+    """A summarizer that answers only when the test says so."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def summarize(self, previous: str, entries: Sequence[object], *, max_tokens: int) -> str:
+        await self.release.wait()
+        return "The user and the assistant exchanged twelve short messages."
+
+
+async def test_a_new_turn_does_not_wait_for_a_background_compaction() -> None:
+    """While compact() summarizes, a request that already fits is answered at once; the fold then
+    removes only the old messages and keeps what the new turn appended."""
+    summarizer = GatedSummarizer()
+    ctx = make(summarizer, summary_timeout=60)
+    for i in range(12):
+        await ctx.add_message(user(f"m{i} " + text_of(90)))
+        await ctx.add_message(reply(f"r{i} " + text_of(90)))
+    compaction = asyncio.create_task(ctx.compact())
+    await asyncio.sleep(0.05)  # the summarizer is now busy
+    await ctx.add_message(user("new question while folding"))
+    messages = await asyncio.wait_for(ctx.get_messages(), 0.5)
+    assert isinstance(messages[-1], UserMessage) and messages[-1].content == "new question while folding"
+    assert_request_ok(ctx, messages)
+    summarizer.release.set()
+    report = await compaction
+    assert report is not None and report.folded_now > 0
+    after = await ctx.get_messages()
+    assert isinstance(after[0], SystemMessage) and "twelve short messages" in str(after[0].content)
+    assert isinstance(after[-1], UserMessage) and after[-1].content == "new question while folding"
+    assert_request_ok(ctx, after)
