@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
 
 from .db import Database
@@ -16,19 +15,15 @@ class EventRepo:
         self._db = db
 
     def append(self, rows: Sequence[EventRow]) -> None:
-        """Insert a batch of events and advance each session's ``last_seq`` in one transaction."""
+        """Insert a batch of events in one transaction (the hot path: one INSERT, nothing else).
+
+        A session's last ``seq`` is ``MAX(seq)`` of its events (the primary key makes that one
+        index probe); its activity time is updated at turn boundaries, not per event.
+        """
         if not rows:
             return
-        last: dict[str, int] = {}
-        for row in rows:
-            last[row[0]] = max(last.get(row[0], 0), row[1])
-        now = time.time()
         with self._db.transaction() as conn:
             conn.executemany("INSERT INTO events (session_id, seq, type, ts, body) VALUES (?, ?, ?, ?, ?)", rows)
-            conn.executemany(
-                "UPDATE sessions SET last_seq = MAX(last_seq, ?), updated_at = ? WHERE id = ?",
-                [(seq, now, sid) for sid, seq in last.items()],
-            )
 
     def after(self, session_id: str, seq: int, limit: int | None = None) -> list[str]:
         """Event bodies with a sequence number above ``seq``, in order."""

@@ -101,6 +101,13 @@ def m001_initial(cur: sqlite3.Cursor) -> None:
     )
 
 
+def m002_last_seq_from_events(cur: sqlite3.Cursor) -> None:
+    """A session's last seq is MAX(seq) of its events: stop keeping a second copy per event batch."""
+    cur.execute("ALTER TABLE sessions DROP COLUMN last_seq")
+    cur.execute("CREATE INDEX sessions_activity ON sessions (updated_at)")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Cursor], None]]] = [
     (1, "initial", m001_initial),
+    (2, "last_seq_from_events", m002_last_seq_from_events),
 ]

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from .db import Database
 
+#: A session's last seq is the highest seq of its events (primary-key probe); not stored twice.
+_LAST_SEQ = "(SELECT COALESCE(MAX(seq), 0) FROM events WHERE events.session_id = sessions.id)"
+
 SESSION_TABLES = ("events", "team_state", "inbox", "todos", "reminders", "questions")
 
 
@@ -44,14 +47,14 @@ class SessionRepo:
 
     def get(self, session_id: str) -> SessionRow | None:
         row = self._db.conn.execute(
-            "SELECT id, title, created_at, updated_at, last_seq, timezone FROM sessions WHERE id = ?",
+            f"SELECT id, title, created_at, updated_at, {_LAST_SEQ}, timezone FROM sessions WHERE id = ?",  # noqa: S608
             (session_id,),
         ).fetchone()
         return SessionRow(*row) if row else None
 
     def list(self, limit: int = 200) -> list[SessionRow]:
         rows = self._db.conn.execute(
-            "SELECT id, title, created_at, updated_at, last_seq, timezone FROM sessions "
+            f"SELECT id, title, created_at, updated_at, {_LAST_SEQ}, timezone FROM sessions "  # noqa: S608
             "ORDER BY updated_at DESC LIMIT ?",
             (limit,),
         ).fetchall()
@@ -59,6 +62,11 @@ class SessionRepo:
 
     def count(self) -> int:
         return int(self._db.conn.execute("SELECT COUNT(*) FROM sessions").fetchone()[0])
+
+    def touch(self, session_id: str) -> None:
+        """Record activity (a message, a finished turn): the sessions list is ordered by it."""
+        with self._db.transaction() as conn:
+            conn.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (time.time(), session_id))
 
     def set_title(self, session_id: str, title: str) -> None:
         with self._db.transaction() as conn:

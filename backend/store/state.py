@@ -48,6 +48,7 @@ class StateRepo:
             if consumed:
                 conn.executemany("UPDATE inbox SET consumed = 1 WHERE id = ?", [(i,) for i in consumed])
             EventRepo(self._db).append(events)
+            conn.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (time.time(), session_id))
 
     # --- inbox ------------------------------------------------------------------------------------
     def add_inbox(
@@ -67,6 +68,7 @@ class StateRepo:
                 (session_id, kind, source, content, seq, time.time()),
             )
             EventRepo(self._db).append(events)
+            conn.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (time.time(), session_id))
         return int(cur.lastrowid or 0)
 
     def pending(self, session_id: str) -> list[InboxItem]:
