@@ -107,7 +107,7 @@ def seed_sessions(db_path: Path, state: str, count: int) -> list[str]:
     try:
         with store.db.transaction() as conn:
             conn.executemany(
-                "INSERT INTO sessions (id, title, created_at, updated_at, last_seq) VALUES (?, ?, ?, ?, 0)",
+                "INSERT INTO sessions (id, title, created_at, updated_at) VALUES (?, ?, ?, ?)",
                 [(sid, "bench", now, now) for sid in ids],
             )
             conn.executemany(
