@@ -22,6 +22,11 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 #: One token as the fake model sends it: " t<index>@<CLOCK_MONOTONIC ns at send>".
+#: Pause before each measured resume or message of the TTFT and restore scenarios. After a turn the
+#: gateway folds old turns into the summary (a summarizer call, a few ms of CPU): a person's next message
+#: comes seconds later, so back-to-back samples would measure that fold, not the restore or the reply.
+THINK_TIME_S = 0.1
+
 TOKEN_RE = re.compile(r"t(\d+)@(\d+)")
 
 _clock_gettime_ns = time.clock_gettime_ns

@@ -1,9 +1,10 @@
 """Summarise a pyinstrument text profile of the gateway: where the event loop's callbacks spend time.
 
-Reads the tree under ``Handle._run`` (every callback the loop runs) and groups its children into
-the layers of the token path: the openai SDK's stream (SSE decoding and one pydantic chunk object
-per token), AutoGen (its runtime and the agent's create_stream loop), the hub (persist + deliver),
-and the rest.
+Walks the tree under ``Handle._run`` (every callback the loop runs) and adds up **self time** (the
+leaves: ``[self]`` entries, built-ins, leaf functions) by the module it runs in, grouped into the
+layers of the token path. Inclusive time per top-level callback is useless here: a whole model stream
+runs inside one AutoGen ``_on_message`` task. A built-in (``json.dumps``'s C part, ``Cursor.execute``)
+counts for the layer of the Python code that called it, except SQLite, which has its own row.
 """
 
 from __future__ import annotations
@@ -14,48 +15,68 @@ from typing import Any
 
 _LINE = re.compile(r"^(?P<prefix>[\s│├└─|`-]*?)(?P<secs>\d+\.\d+) (?P<name>\S+)\s+(?P<where>\S+)")
 
+#: (label, substrings of the file path); the first match wins, so specific entries come first.
 LAYERS = (
-    ("openai SDK: stream decoding + chunk objects", ("AsyncStream.", "openai/_streaming")),
-    ("openai SDK: request building (transform, post)", ("AsyncCompletions.create", "openai/")),
-    ("AutoGen runtime + agent (incl. create_stream loop, tap, tool schemas)", ("autogen_",)),
-    ("gateway hub: encode + SQLite + deliver", ("EventHub.", "backend/sessions/hub.py")),
-    ("gateway session/turn code", ("backend/",)),
-    ("websockets + asyncio transport", ("websockets/", "asyncio/", "selector_events")),
+    ("SSE decoding (the openai SDK's SSEDecoder)", ("openai/_streaming",)),
+    ("HTTP client (aiohttp, httpx, the SDK's request code)", ("aiohttp/", "httpx", "openai/", "yarl/", "multidict/")),
+    ("pydantic (chunk validation, AutoGen message models)", ("pydantic",)),
+    ("AutoGen (runtime, group chat, agent, create_stream, its OpenTelemetry spans)", ("autogen_", "opentelemetry/")),
+    ("gateway model client + tap (backend/llm)", ("backend/llm/",)),
+    ("gateway hub: encode + persist + deliver", ("backend/sessions/hub.py", "backend/protocol.py")),
+    ("gateway context budget (backend/context)", ("backend/context/",)),
+    ("gateway other (sessions, team, tools, server)", ("backend/",)),
+    ("token counting (tiktoken)", ("tiktoken",)),
+    ("stdlib json", ("json/",)),
+    ("websockets", ("websockets/",)),
+    ("asyncio + sockets", ("asyncio/", "selectors", "socket")),
 )
+SQLITE = "SQLite (sqlite3 calls)"
+OTHER = "other (stdlib typing, contextlib, uuid, copy, logging, ...)"
 
 
-def _layer(name: str, where: str) -> str:
+def _layer(where: str) -> str:
     for label, keys in LAYERS:
-        if any(k in name or k in where for k in keys):
+        if any(k in where for k in keys):
             return label
-    return "other"
+    return OTHER
 
 
 def summarize(path: Path) -> dict[str, Any]:
     lines = path.read_text(errors="replace").splitlines()
-    parent_depth = None
+    root_depth: int | None = None
     total = 0.0
-    children: list[tuple[float, str, str]] = []
-    for line in lines:
-        m = _LINE.match(line)
+    stack: list[tuple[int, str]] = []  # (depth, layer) of the open ancestors
+    layers: dict[str, float] = {}
+    top: list[tuple[float, str, str]] = []
+    parsed = [m for m in map(_LINE.match, lines)]
+    for i, m in enumerate(parsed):
         if not m:
             continue
         depth = len(m.group("prefix"))
-        if parent_depth is None:
-            if m.group("name") == "Handle._run":
-                parent_depth, total = depth, float(m.group("secs"))
+        name, where, secs = m.group("name"), m.group("where"), float(m.group("secs"))
+        if root_depth is None:
+            if name == "Handle._run":
+                root_depth, total = depth, secs
             continue
-        if depth <= parent_depth:
+        if depth <= root_depth:
             break
-        if depth == parent_depth + 3:
-            children.append((float(m.group("secs")), m.group("name"), m.group("where")))
-    layers: dict[str, float] = {}
-    for secs, name, where in children:
-        key = _layer(name, where)
-        layers[key] = layers.get(key, 0.0) + secs
-    top = sorted(children, reverse=True)[:12]
+        while stack and stack[-1][0] >= depth:
+            stack.pop()
+        if where.startswith("<"):  # a built-in: the caller's layer, but SQLite is a layer of its own
+            layer = SQLITE if name.startswith(("Connection.", "Cursor.")) else (stack[-1][1] if stack else OTHER)
+        else:
+            layer = _layer(where)
+        if depth == root_depth + 3:
+            top.append((secs, name, where))
+        nxt = next((n for n in parsed[i + 1 :] if n), None)
+        is_leaf = nxt is None or len(nxt.group("prefix")) <= depth
+        if is_leaf:
+            layers[layer] = layers.get(layer, 0.0) + secs
+        stack.append((depth, layer))
+    top = sorted(top, reverse=True)[:12]
     return {
         "callbacks_s": total,
+        "attribution": "self time by module",
         "layers": {
             k: {"s": v, "share": v / total if total else 0.0} for k, v in sorted(layers.items(), key=lambda kv: -kv[1])
         },

@@ -10,7 +10,7 @@ import random
 import time
 from typing import Any
 
-from ..common import summary
+from ..common import THINK_TIME_S, summary
 from ..gateway import GatewayClient
 from ..runner import Ctx, across, fetch_last_request, stamp
 from ..scenarios.ttft import TTFT_TOKENS, _direct
@@ -22,6 +22,7 @@ async def _samples(url: str, ids: list[str]) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {"resume_ms": [], "first_delta_ms": [], "resume_to_first_delta_ms": []}
     try:
         for sid in ids:
+            await asyncio.sleep(THINK_TIME_S)
             sent, resumed = await client.resume(sid)
             turn = await client.turn(TTFT_TOKENS, 0)
             if turn.error or not turn.first_ns:

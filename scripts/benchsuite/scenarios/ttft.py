@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..common import summary
+from ..common import THINK_TIME_S, summary
 from ..direct import make_client
 from ..gateway import GatewayClient
 from ..runner import Ctx, across, fetch_last_request, stamp
@@ -21,8 +21,10 @@ async def _gateway(url: str, ids: list[str]) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {"resume_ms": [], "cold_ms": [], "warm_ms": [], "ack_ms": [], "restore_total_ms": []}
     try:
         for sid in ids:
+            await asyncio.sleep(THINK_TIME_S)
             sent, resumed = await client.resume(sid)
             cold = await client.turn(TTFT_TOKENS, 0)
+            await asyncio.sleep(THINK_TIME_S)
             warm = await client.turn(TTFT_TOKENS, 0)
             if cold.error or warm.error or not cold.first_ns or not warm.first_ns:
                 raise RuntimeError(f"gateway turn failed: {cold.error or warm.error}")
