@@ -8,7 +8,17 @@ import sys
 
 #: AutoGen logs every model call and tool call, with full message bodies, at INFO. Keep them at
 #: WARNING unless LOG_LEVEL is DEBUG: no message bodies in INFO logs.
-QUIET_LOGGERS = ("autogen_core", "autogen_agentchat", "autogen_ext", "httpx", "httpcore", "openai", "websockets")
+#: ``httpx2`` is the HTTP client under the openai SDK (it logs every request's URL at INFO).
+QUIET_LOGGERS = (
+    "autogen_core",
+    "autogen_agentchat",
+    "autogen_ext",
+    "httpx",
+    "httpx2",
+    "httpcore",
+    "openai",
+    "websockets",
+)
 
 
 class CancelledNoiseFilter(logging.Filter):
