@@ -352,7 +352,10 @@ async def main():
     model = EmbeddedModel(Settings.from_env({"DATA_DIR": sys.argv[1]}))
     await model.start()
     stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)  # what the server does
+    # What the server does (backend/main.py). Handling SIGINT explicitly also works when it was
+    # inherited as ignored, as in any job started with `&` from a non-interactive shell.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     print(json.dumps(model.health()), flush=True)
     try:
         await stop.wait()
