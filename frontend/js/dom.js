@@ -28,6 +28,37 @@ export function append(node, children) {
   return node;
 }
 
+/**
+ * Edit a short text in place: `shown` is swapped for a text input holding `value` (`attrs` adds its
+ * class and label). Enter or leaving the field saves, Escape cancels; either way `shown` comes back.
+ * `save(next)` runs only for a non-empty, changed value.
+ */
+export function editInPlace(shown, value, attrs, save) {
+  const input = h("input", { type: "text", value, maxlength: "200", ...attrs });
+  let finished = false; // replaceWith() blurs the input, which would call finish() again
+  const finish = (keep) => {
+    if (finished) return;
+    finished = true;
+    const next = input.value.trim();
+    input.replaceWith(shown);
+    if (keep && next && next !== value) save(next);
+  };
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      finish(true);
+    } else if (event.key === "Escape") {
+      event.preventDefault();
+      event.stopPropagation();
+      finish(false);
+    }
+  });
+  input.addEventListener("blur", () => finish(true));
+  shown.replaceWith(input);
+  input.focus();
+  input.select();
+}
+
 export function byId(id) {
   return document.getElementById(id);
 }

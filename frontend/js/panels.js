@@ -2,7 +2,7 @@
 // that send todo_* and reminder_* requests. Nothing here changes a list locally: the server's
 // event is the truth, so every open tab shows the same thing.
 
-import { byId, h } from "./dom.js";
+import { byId, editInPlace, h } from "./dom.js";
 import { icon } from "./icons.js";
 import { shortDateTime, untilTime } from "./util.js";
 
@@ -80,30 +80,8 @@ function todoItem(todo, send) {
 }
 
 function startEditing(item, todo, send) {
-  const text = item.querySelector(".todo__text");
-  const input = h("input", { type: "text", class: "todo__edit", value: todo.title, maxlength: "200", "aria-label": "Todo title" });
-  let finished = false; // replaceWith() blurs the input, which would call finish() again
-  const finish = (save) => {
-    if (finished) return;
-    finished = true;
-    const value = input.value.trim();
-    if (save && value && value !== todo.title) send({ type: "todo_update", todo_id: todo.id, title: value });
-    input.replaceWith(text);
-  };
-  input.addEventListener("keydown", (event) => {
-    if (event.key === "Enter") {
-      event.preventDefault();
-      finish(true);
-    } else if (event.key === "Escape") {
-      event.preventDefault();
-      event.stopPropagation();
-      finish(false);
-    }
-  });
-  input.addEventListener("blur", () => finish(true));
-  text.replaceWith(input);
-  input.focus();
-  input.select();
+  const attrs = { class: "todo__edit", "aria-label": "Todo title" };
+  editInPlace(item.querySelector(".todo__text"), todo.title, attrs, (title) => send({ type: "todo_update", todo_id: todo.id, title }));
 }
 
 /** Render the todo list: open ones first, then done ones. */

@@ -1,7 +1,7 @@
 // The sessions sidebar: list (title, relative last activity), switch, rename, delete, and the
 // drawer behaviour on narrow screens.
 
-import { byId, h } from "./dom.js";
+import { byId, editInPlace, h } from "./dom.js";
 import { icon } from "./icons.js";
 import { relativeTime } from "./util.js";
 
@@ -47,32 +47,10 @@ function sessionItem(session, { currentId, unread, onSelect, onRename, onDelete 
 
 function startRename(item, title, commit) {
   const select = item.querySelector(".session__select");
-  const input = h("input", { type: "text", class: "session__rename", value: title, maxlength: "200", "aria-label": "Conversation title" });
-  let finished = false; // replaceWith() blurs the input, which would call finish() again
-  const finish = (save) => {
-    if (finished) return;
-    finished = true;
-    const value = input.value.trim();
-    input.replaceWith(select);
-    if (save && value && value !== title) {
-      select.querySelector(".session__title").textContent = value;
-      commit(value);
-    }
-  };
-  input.addEventListener("keydown", (event) => {
-    if (event.key === "Enter") {
-      event.preventDefault();
-      finish(true);
-    } else if (event.key === "Escape") {
-      event.preventDefault();
-      event.stopPropagation();
-      finish(false);
-    }
+  editInPlace(select, title, { class: "session__rename", "aria-label": "Conversation title" }, (value) => {
+    select.querySelector(".session__title").textContent = value;
+    commit(value);
   });
-  input.addEventListener("blur", () => finish(true));
-  select.replaceWith(input);
-  input.focus();
-  input.select();
 }
 
 /** Update the "5 min ago" labels (timer). */
