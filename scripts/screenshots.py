@@ -27,18 +27,10 @@ from websockets.asyncio.client import connect  # noqa: E402
 from backend.main import start_app  # noqa: E402
 from backend.settings import Settings  # noqa: E402
 from tests.fakes.model_server import FakeModelServer, Reply  # noqa: E402
+from tests.support.chromium import CHROMIUM  # noqa: E402
+from tests.support.chromium import LAUNCH_ARGS as BROWSER_ARGS  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--font-render-hinting=none",
-]
+LAUNCH_ARGS = [*BROWSER_ARGS, "--font-render-hinting=none"]  # the same text rendering on every machine
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
@@ -152,7 +144,7 @@ async def shoot(out: Path, team: str) -> None:
         try:
             await seed_other_sessions(f"ws://127.0.0.1:{runtime.app.port}/")
             async with async_playwright() as playwright:
-                browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+                browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
                 context = await browser.new_context(viewport=DESKTOP, color_scheme="light")
                 page = await context.new_page()
                 await page.goto(base + "/")

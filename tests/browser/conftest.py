@@ -12,7 +12,6 @@ scripted model and the server are re-declared here on that loop (each test still
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import subprocess
 from collections.abc import AsyncIterator
@@ -25,18 +24,9 @@ import pytest_asyncio
 from backend.settings import Settings
 from tests.conftest import RunningServer, base_env, require
 from tests.fakes.model_server import FakeModelServer
+from tests.support.chromium import CHROMIUM, LAUNCH_ARGS
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 WAIT_MS = 10_000  # the unit for every browser-side wait
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
