@@ -65,6 +65,10 @@ pip_sync() {
         return 0
     fi
     log "installing Python packages ($name)"
+    # llama-cpp-python compiles llama.cpp: build it portable (AVX2, no -march=native). A native build
+    # on a CPU that advertises AMX crashes (SIGSEGV) on every batched prompt where the hypervisor
+    # does not enable AMX tiles, which is common on cloud VMs.
+    export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}"
     local args=()
     for file in "$@"; do args+=(-r "$file"); done
     "$PY" -m pip install -q --disable-pip-version-check "${args[@]}"
