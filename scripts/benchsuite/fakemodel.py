@@ -5,7 +5,9 @@ CLOCK_MONOTONIC in ns taken just before the chunk is written to the socket, so a
 process of this machine can compute per-token latency from the text it receives.
 
 What to stream is read from the request's last user message: ``BENCH n=<tokens> rate=<tok/s>``
-(``rate=0``: as fast as the socket takes them). Any other request (the gateway's summarizer, say)
+(``rate=0``: as fast as the socket takes them; ``nagle=1``: this response with Nagle's algorithm on
+and every piece written on its own, as HTTP stacks without ``TCP_NODELAY`` do; ``GET
+/bench/last-done`` then tells when its ``[DONE]`` was written). Any other request (the gateway's summarizer, say)
 gets a short fixed reply. Run: ``python -m benchsuite.fakemodel --port 0`` (prints a JSON
 ``{"event":"listening","port":N}`` line when ready).
 """
@@ -17,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import re
+import socket
 import sys
 import time
 
@@ -25,7 +28,7 @@ from .common import raise_fd_limit
 _clock = time.clock_gettime_ns
 _MONO = time.CLOCK_MONOTONIC
 
-DIRECTIVE = re.compile(r"^BENCH\s+n=(\d+)\s+rate=([\d.]+)")
+DIRECTIVE = re.compile(r"^BENCH\s+n=(\d+)\s+rate=([\d.]+)(?:\s+nagle=(\d))?")
 OTHER_REPLY = ["Summary", ":", " the", " user", " ran", " benchmark", " turns", "."]
 HEAD = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
@@ -83,6 +86,7 @@ class FakeModel:
         self.streams = 0
         self.tokens = 0
         self.last_body = b""
+        self.done_ns = 0
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -98,6 +102,9 @@ class FakeModel:
                     if line[:15].lower() == "content-length:":
                         length = int(line[15:])
                 body = await reader.readexactly(length) if length else b""
+                if method == "GET" and path.endswith("/bench/last-done"):
+                    writer.write(_json_response("200 OK", {"done_ns": self.done_ns}))
+                    continue
                 if method == "GET" and path.endswith("/bench/last-request"):
                     writer.write(_json_response("200 OK", json.loads(self.last_body or b"{}")))
                     continue
@@ -135,6 +142,9 @@ class FakeModel:
         text = last_user(messages if isinstance(messages, list) else [])
         match = DIRECTIVE.match(text.strip())
         transport = writer.transport
+        if match is not None and match.group(3) == "1":
+            await self._stream_nagle(int(match.group(1)), writer)
+            return
         writer.write(HEAD + _frame(ROLE))
         sent = 0
         if match is None:
@@ -163,8 +173,31 @@ class FakeModel:
         options = request.get("stream_options")
         if isinstance(options, dict) and options.get("include_usage"):
             tail += _usage(len(text) // 4 + 1, sent)
+        self.done_ns = _clock(_MONO)
         writer.write(tail + _frame(DONE) + b"0\r\n\r\n")
         await writer.drain()
+
+    async def _stream_nagle(self, n: int, writer: asyncio.StreamWriter) -> None:
+        """Nagle on, one write per piece (tokens 2 ms apart, then the final chunk, [DONE], the end)."""
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
+        try:
+            writer.write(HEAD + _frame(ROLE))
+            await writer.drain()
+            for i in range(n):
+                await asyncio.sleep(0.002)
+                writer.write(_content(f" t{i}@{_clock(_MONO)}"))
+                await writer.drain()
+            self.tokens += n
+            writer.write(_frame(STOP))
+            await writer.drain()
+            self.done_ns = _clock(_MONO)
+            writer.write(_frame(DONE))
+            await writer.drain()
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+        finally:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 async def serve(port: int) -> None:

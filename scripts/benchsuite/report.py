@@ -76,6 +76,8 @@ def targets(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
         saturated = direct_p99 is not None and direct_p99 > DIRECT_SATURATED_MS
         note = f"not comparable: the direct baseline is saturated (its p99 {f(direct_p99)} ms)" if saturated else ""
         add(f"paced {key}: added p99 latency", _med(run, "added_p99_ms"), 5.0, "ms", note=note)
+    add("[DONE] -> done p50, model server with Nagle on", _med(s, "tail", "nagle_gateway_p50_ms"), 2.0, "ms")
+    add("[DONE] -> done p50, model server with TCP_NODELAY", _med(s, "tail", "nodelay_gateway_p50_ms"), 2.0, "ms")
     idle = _get(s, "idle") or {}
     add("RSS per idle session (attached)", idle.get("kib_per_session_attached"), 64.0, "KiB")
     add("RSS per idle session (team restored)", idle.get("kib_per_session_with_team"), 64.0, "KiB")
