@@ -61,3 +61,15 @@ class TeamSpecError(AgentChatError):
     """A team preset file is not valid."""
 
     code = "bad_team"
+
+
+class AuthError(AgentChatError):
+    """The caller is not authenticated: no credentials, or credentials that do not work (HTTP 401)."""
+
+    code = "unauthorized"
+
+
+class ForbiddenError(AgentChatError):
+    """The caller is known but may not do this (HTTP 403): a scope, a tenant header, a disabled action."""
+
+    code = "forbidden"
