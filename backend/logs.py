@@ -18,6 +18,10 @@ QUIET_LOGGERS = (
     "httpcore",
     "openai",
     "websockets",
+    # uvicorn logs every handshake with its path (a ?token= included) at INFO
+    "uvicorn",
+    "uvicorn.error",
+    "uvicorn.access",
 )
 
 

@@ -32,6 +32,11 @@ DEFAULT_SYSTEM_PROMPT_FILE = PACKAGE_DIR / "config" / "system_prompt.txt"
 DEFAULT_STATIC_DIR = PACKAGE_DIR.parent / "frontend"
 
 
+MIN_AUTH_TOKEN_LENGTH = 16
+WILDCARD_HOSTS = ("", "0.0.0.0", "::", "*")  # noqa: S104 - names to recognise, not to bind
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
 def _csv(value: Any) -> Any:
     if isinstance(value, str):
         return tuple(part.strip() for part in value.split(",") if part.strip())
@@ -57,6 +62,14 @@ class Settings(BaseModel):
     rate_limit_messages: int = Field(30, alias="RATE_LIMIT_MESSAGES", ge=1)
     rate_limit_window: float = Field(10.0, alias="RATE_LIMIT_WINDOW", gt=0)
     rate_limit_strikes: int = Field(3, alias="RATE_LIMIT_STRIKES", ge=1)
+    # --- the network edge (server/edge.py) ------------------------------------------------------
+    allowed_hosts: tuple[str, ...] = Field((), alias="ALLOWED_HOSTS")
+    forwarded_allow_ips: tuple[str, ...] = Field((), alias="FORWARDED_ALLOW_IPS")
+    max_connections: int = Field(1024, alias="MAX_CONNECTIONS", ge=1)
+    auth_timeout: float = Field(10.0, alias="AUTH_TIMEOUT", gt=0)
+    auth_fail_limit: int = Field(10, alias="AUTH_FAIL_LIMIT", ge=1)
+    auth_fail_window: float = Field(60.0, alias="AUTH_FAIL_WINDOW", gt=0)
+    max_body_bytes: int = Field(1024 * 1024, alias="MAX_BODY_BYTES", ge=1024)
     max_queued_messages: int = Field(20, alias="MAX_QUEUED_MESSAGES", ge=1)
     session_idle_seconds: float = Field(600.0, alias="SESSION_IDLE_SECONDS", gt=0)
     stop_watchdog_seconds: float = Field(5.0, alias="STOP_WATCHDOG_SECONDS", gt=0)
@@ -128,7 +141,17 @@ class Settings(BaseModel):
     sandbox_user: str = Field("1000:1000", alias="SANDBOX_USER")
     sandbox_docker_host: str | None = Field(None, alias="DOCKER_HOST")
 
-    _csv_origins = field_validator("allowed_origins", mode="before")(_csv)
+    _csv_origins = field_validator("allowed_origins", "allowed_hosts", "forwarded_allow_ips", mode="before")(_csv)
+
+    @field_validator("auth_token")
+    @classmethod
+    def _token_length(cls, value: str | None) -> str | None:
+        if value and len(value) < MIN_AUTH_TOKEN_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_AUTH_TOKEN_LENGTH} characters (got {len(value)}); "
+                "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(24))'"
+            )
+        return value or None
 
     @field_validator("log_level")
     @classmethod
@@ -180,8 +203,21 @@ class Settings(BaseModel):
                 field = cls.model_fields.get(name)
                 alias = field.alias if field is not None and field.alias else name
                 raw = cleaned.get(alias, "<unset>")
+                if any(word in alias for word in ("TOKEN", "KEY", "SECRET", "PASSWORD")) and alias in cleaned:
+                    raw = "<redacted>"
                 problems.append(f"{alias}={raw!r}: {error['msg']}")
             raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
+
+    @property
+    def effective_allowed_hosts(self) -> tuple[str, ...]:
+        """ALLOWED_HOSTS, or the loopback names plus HOST when it is not a wildcard (lower case)."""
+        if self.allowed_hosts:
+            return tuple(h.lower() for h in self.allowed_hosts)
+        hosts = list(LOOPBACK_HOSTS)
+        host = self.host.strip().lower()
+        if host not in WILDCARD_HOSTS:
+            hosts.append(f"[{host}]" if ":" in host and not host.startswith("[") else host)
+        return tuple(dict.fromkeys(hosts))
 
     @property
     def db_path(self) -> Path:

@@ -1,23 +1,29 @@
-"""The WebSocket server: one port for the socket (``/`` and ``/ws``) and a few HTTP GETs.
+"""The server: one port for every face (WebSocket protocol, HTTP routes, the browser client).
 
-``process_request`` decides, before any upgrade, between: an HTTP reply (health, skills, static
-files), a refusal (foreign Origin 403, wrong token 401), or the WebSocket handshake.
+A Starlette app served by uvicorn (``ws="websockets-sansio"``). The routes are declared in one list
+(``server/routes.py``), behind one edge middleware (``server/edge.py``: Host, Origin, CSRF, token,
+body size, connection cap). :class:`App` holds what the faces need (sessions, settings, views of
+the store through the sessions layer) and is reached from an endpoint with ``http.core(request)``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import http
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
-from websockets.http11 import Request, Response
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+from starlette.types import Scope
 
 from .. import __version__
 from ..errors import AgentChatError, SandboxUnavailableError
@@ -29,13 +35,26 @@ from ..settings import Endpoint, Settings
 from ..store import Store
 from ..team.builder import TeamFactory
 from ..tools.registry import ToolRegistry
+from .acceptlog import AcceptErrorLog
 from .connection import Connection
-from .http import HttpReply, HttpRoutes, query_token, token_matches
+from .edge import Edge
+from .http import HttpError, error_response
+from .routes import all_routes
+from .throttle import FailureThrottle
 
 logger = logging.getLogger(__name__)
 
-WS_PATHS = ("/", "/ws")
 HEALTH_CACHE_SECONDS = 5.0
+GRACEFUL_SHUTDOWN_SECONDS = 5
+
+
+@dataclass
+class EdgeCounters:
+    """What the edge refused and holds open (``/healthz`` → ``connections``)."""
+
+    open_sockets: int = 0
+    refused_hosts: int = 0
+    refused_connections: int = 0
 
 
 class App:
@@ -69,17 +88,30 @@ class App:
         self.loop_lag = loop_lag
         self.started = time.time()
         self.connections: set[Connection] = set()
+        self.counters = EdgeCounters()
+        self.auth_throttle = FailureThrottle(settings.auth_fail_limit, settings.auth_fail_window)
+        self.accept_errors = AcceptErrorLog()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._health_cache: tuple[float, bool] | None = None
-        self.routes = HttpRoutes(
-            static_dir=settings.static_dir,
-            auth_token=settings.auth_token,
-            health=self.health,
-            skills=self.skills,
-            sessions=self.sessions_json,
-            sandbox=self.sandbox_http,
+        self.asgi = self.build_asgi()
+        self.server: uvicorn.Server | None = None
+        self._main_loop: asyncio.Task[None] | None = None
+
+    def build_asgi(self) -> Starlette:
+        asgi = Starlette(
+            routes=all_routes(),
+            middleware=[Middleware(Edge, core=self)],
+            exception_handlers={HttpError: _http_error, HTTPException: _starlette_error},
+            lifespan=self._lifespan,
         )
-        self.server: Server | None = None
+        asgi.state.core = self
+        return asgi
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _asgi: Starlette) -> AsyncIterator[None]:
+        yield
+        for task in list(self._tasks):
+            task.cancel()
 
     # --- background tasks -------------------------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -90,71 +122,59 @@ class App:
     # --- server -------------------------------------------------------------------------------------
     async def start(self) -> None:
         s = self.settings
-        self.server = await serve(
-            self.handler,
-            s.host,
-            s.port,
-            process_request=self.process_request,
-            max_size=s.max_message_bytes,
-            ping_interval=s.ping_interval,
-            ping_timeout=s.ping_timeout,
-            compression=None,
-            max_queue=32,
-            server_header=f"agentchat/{__version__}",
+        self.accept_errors.install(asyncio.get_running_loop())
+        config = uvicorn.Config(
+            self.asgi,
+            host=s.host,
+            port=s.port,
+            ws="websockets-sansio",
+            lifespan="on",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            headers=[("server", f"agentchat/{__version__}")],
+            ws_max_size=s.max_message_bytes,
+            ws_max_queue=32,
+            ws_ping_interval=s.ping_interval,
+            ws_ping_timeout=s.ping_timeout,
+            ws_per_message_deflate=False,
+            proxy_headers=bool(s.forwarded_allow_ips),
+            forwarded_allow_ips=list(s.forwarded_allow_ips) or None,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
+        server = uvicorn.Server(config)
+        config.load()
+        server.lifespan = config.lifespan_class(config)
+        try:
+            await server.startup()
+        except SystemExit as exc:  # uvicorn exits when it cannot bind
+            self.accept_errors.uninstall()
+            raise AgentChatError(f"cannot listen on {s.host}:{s.port} (see the log above)") from exc
+        self.server = server
+        self._main_loop = asyncio.get_running_loop().create_task(server.main_loop())
 
     @property
     def port(self) -> int:
         assert self.server is not None
-        sock = next(iter(self.server.sockets))
-        return int(sock.getsockname()[1])
+        return int(self.server.servers[0].sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
-        if self.server is not None:
-            self.server.close(close_connections=True)
-            await self.server.wait_closed()
+        server = self.server
+        if server is not None:
+            server.should_exit = True
+            if self._main_loop is not None:
+                await self._main_loop
+            await server.shutdown()
+            self.server = None
         for task in list(self._tasks):
             task.cancel()
+        self.accept_errors.uninstall()
 
-    async def handler(self, ws: ServerConnection) -> None:
-        request = ws.request
-        authenticated = not self.settings.auth_token or (
-            request is not None and token_matches(self.settings.auth_token, query_token(request.path))
-        )
-        conn = Connection(ws, self, authenticated=authenticated)
-        self.connections.add(conn)
-        try:
-            await conn.run()
-        finally:
-            self.connections.discard(conn)
-
-    async def process_request(self, ws: ServerConnection, request: Request) -> Response | None:
-        path = urlsplit(request.path).path
-        upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
-        if not upgrade:
-            reply = await self.routes.handle("GET", request.path, request.headers)
-            return _response(reply)
-        if path not in WS_PATHS:
-            return _response(HttpReply.error(404, f"no WebSocket endpoint at {path}; use / or /ws"))
-        if not self.origin_allowed(request.headers):
-            logger.info("refused WebSocket from origin %s", request.headers.get("Origin"))
-            return _response(HttpReply.error(403, "origin not allowed"))
-        token = query_token(request.path)
-        if self.settings.auth_token and token is not None and not token_matches(self.settings.auth_token, token):
-            return _response(HttpReply.error(401, "wrong token"))
-        return None
-
-    def origin_allowed(self, headers: Headers) -> bool:
-        """No Origin (CLI clients), the page's own origin, or one listed in ALLOWED_ORIGINS."""
-        origin = headers.get("Origin")
-        if origin is None:
-            return True
-        if origin in self.settings.allowed_origins or "*" in self.settings.allowed_origins:
-            return True
-        if origin == "null":
-            return False
-        host = headers.get("Host", "")
-        return urlsplit(origin).netloc.lower() == host.lower() and host != ""
+    def client_address(self, conn: HTTPConnection | Scope) -> str:
+        """The client's address: the socket's peer, or a trusted proxy's X-Forwarded-For."""
+        scope = conn.scope if isinstance(conn, HTTPConnection) else conn
+        client = scope.get("client")
+        return str(client[0]) if client else "unknown"
 
     # --- data for the HTTP routes and the protocol -------------------------------------------------
     async def health(self) -> dict[str, Any]:
@@ -177,6 +197,15 @@ class App:
                 "running": self.sessions.running_count(),
                 "stored": self.store.sessions.count(),
                 "connections": len(self.connections),
+            },
+            "connections": {
+                "websockets": self.counters.open_sockets,
+                "max": self.settings.max_connections,
+                "refused": self.counters.refused_connections,
+                "refused_hosts": self.counters.refused_hosts,
+                "auth_failures_tracked": self.auth_throttle.tracked,
+                "auth_refused": self.auth_throttle.refused,
+                "accept_errors": self.accept_errors.count,
             },
             "sandbox": sandbox,
             "events": {"written": self.hub.events_written, "batches": self.hub.batches_written},
@@ -204,12 +233,6 @@ class App:
     def describe_tools(self) -> list[dict[str, Any]]:
         holders = self.factory.agents_holding()
         return [{**spec.describe(), "agents": holders.get(spec.name, [])} for spec in self.tools.specs()]
-
-    async def skills(self) -> list[dict[str, Any]]:
-        return self.describe_tools()
-
-    async def sessions_json(self) -> list[dict[str, Any]]:
-        return self.sessions.list()
 
     def todos_snapshot(self, session_id: str, status: str = "all") -> list[dict[str, Any]]:
         rows = self.store.todos.list(session_id, None if status == "all" else status)
@@ -251,14 +274,11 @@ class App:
             return {"error": exc.message, "code": exc.code}
 
 
-def _response(reply: HttpReply) -> Response:
-    headers = Headers()
-    headers["Content-Type"] = reply.content_type
-    headers["Content-Length"] = str(len(reply.body))
-    for key, value in reply.headers.items():
-        headers[key] = value
-    phrase = http.HTTPStatus(reply.status).phrase
-    return Response(reply.status, phrase, headers, reply.body)
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HttpError)
+    return error_response(exc.status, exc.message, exc.code)
 
 
-Awaiter = Callable[[], Awaitable[Any]]
+async def _starlette_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return error_response(exc.status_code, exc.detail, headers=exc.headers)

@@ -1,18 +1,21 @@
 """One WebSocket connection: read frames, dispatch typed requests, deliver events.
 
 A connection watches any number of sessions (``resume``/``message`` attach it) and has a
-*current* session used when a request names none. Frames to the client are written without
-awaiting (``broadcast``); a client too slow to keep up is disconnected and can ``resume``.
+*current* session used when a request names none. ``deliver`` never awaits: frames go into an
+outbox that one writer task drains in order (a tick's worth of frames per wake-up). A client too
+slow to keep up (outbox over ``MAX_WRITE_BUFFER``) is closed with 1013 and can ``resume``. Every
+close goes through the writer, after the frames before it, with its documented code (1008 for
+rate limit and authentication, 1013 for a slow client).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from websockets.asyncio.server import ServerConnection, broadcast
-from websockets.exceptions import ConnectionClosed
-from websockets.frames import CloseCode
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .. import protocol as p
 from ..errors import AgentChatError, ProtocolError
@@ -27,10 +30,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_WRITE_BUFFER = 8 * 1024 * 1024
+POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013
+#: How long a close may wait for the frames before it to be written.
+CLOSE_GRACE_SECONDS = 5.0
 
 
 class Connection:
-    def __init__(self, ws: ServerConnection, app: App, *, authenticated: bool) -> None:
+    def __init__(self, ws: WebSocket, app: App, *, authenticated: bool) -> None:
         self.ws = ws
         self.app = app
         self.authenticated = authenticated
@@ -38,17 +45,25 @@ class Connection:
         self.watching: dict[str, Session] = {}
         s = app.settings
         self.limiter = TokenBucket(s.rate_limit_messages, s.rate_limit_window)
+        self.address = app.client_address(ws)
         self._closing = False
+        self._close: tuple[int, str] | None = None
+        self._outbox: deque[str] = deque()
+        self._pending = 0
+        self._wake = asyncio.Event()
+        self._auth_timer: asyncio.TimerHandle | None = None
 
     # --- Subscriber -----------------------------------------------------------------------------------
     def deliver(self, frame: str) -> None:
         if self._closing:
             return
-        transport = self.ws.transport
-        if transport is not None and transport.get_write_buffer_size() > MAX_WRITE_BUFFER:
-            self._close_soon(CloseCode.TRY_AGAIN_LATER, "client too slow; reconnect and resume")
+        self._pending += len(frame)
+        if self._pending > MAX_WRITE_BUFFER:
+            self._outbox.clear()
+            self._close_soon(TRY_AGAIN_LATER, "client too slow; reconnect and resume")
             return
-        broadcast([self.ws], frame)
+        self._outbox.append(frame)
+        self._wake.set()
 
     def reply(self, body: dict[str, Any]) -> None:
         self.deliver(encode(body))
@@ -56,19 +71,63 @@ class Connection:
     def _close_soon(self, code: int, reason: str) -> None:
         if not self._closing:
             self._closing = True
-            self.app.spawn(self.ws.close(code, reason))
+            self._close = (code, reason)
+            self._wake.set()
+
+    async def _writer(self) -> None:
+        """Send the outbox in order; then, once closing, the close frame."""
+        send = self.ws.send
+        outbox = self._outbox
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while outbox:
+                frame = outbox.popleft()
+                self._pending -= len(frame)
+                await send({"type": "websocket.send", "text": frame})
+            if self._close is not None:
+                code, reason = self._close
+                await send({"type": "websocket.close", "code": code, "reason": reason})
+                return
 
     # --- main loop ------------------------------------------------------------------------------------
     async def run(self) -> None:
+        writer = asyncio.get_running_loop().create_task(self._writer())
+        if not self.authenticated:
+            timeout = self.app.settings.auth_timeout
+            self._auth_timer = asyncio.get_running_loop().call_later(timeout, self._auth_expired)
+        receive = self.ws.receive
         try:
-            async for frame in self.ws:
-                if self._closing:
+            while True:
+                message = await receive()
+                if message["type"] == "websocket.disconnect":
                     break
-                await self.handle(frame)
-        except ConnectionClosed:
+                if self._closing:
+                    continue  # read until the peer answers our close
+                text = message.get("text")
+                await self.handle(text if text is not None else message.get("bytes") or b"")
+                if writer.done():
+                    break
+        except (WebSocketDisconnect, OSError):
             pass
         finally:
+            if self._auth_timer is not None:
+                self._auth_timer.cancel()
             self.detach_all()
+            await self._finish_writer(writer)
+
+    async def _finish_writer(self, writer: asyncio.Task[None]) -> None:
+        """Let a pending close go out (bounded), then stop the writer; a peer gone first is fine."""
+        if self._closing and not writer.done():
+            await asyncio.wait({writer}, timeout=CLOSE_GRACE_SECONDS)
+        if not writer.done():
+            writer.cancel()
+            await asyncio.wait({writer})
+        if writer.cancelled():
+            return
+        exc = writer.exception()
+        if exc is not None and not isinstance(exc, (WebSocketDisconnect, OSError)):
+            logger.error("WebSocket writer failed", exc_info=exc)
 
     def detach_all(self) -> None:
         for session in self.watching.values():
@@ -76,10 +135,16 @@ class Connection:
             session.touch()
         self.watching.clear()
 
+    def _auth_expired(self) -> None:
+        self._auth_timer = None
+        if not self.authenticated:
+            self.reply(error_event("unauthorized", "authentication timed out"))
+            self._close_soon(POLICY_VIOLATION, "authentication timeout")
+
     async def handle(self, frame: str | bytes) -> None:
         if not self.limiter.allow():
             if self.limiter.strikes >= self.app.settings.rate_limit_strikes:
-                self._close_soon(CloseCode.POLICY_VIOLATION, "rate limit exceeded")
+                self._close_soon(POLICY_VIOLATION, "rate limit exceeded")
                 return
             self.reply(error_event("rate_limited", "too many messages; slow down", self.current))
             return
@@ -96,12 +161,22 @@ class Connection:
             self.reply(error_event(exc.code, exc.message, session_id))
 
     def _authenticate(self, request: p.Request) -> None:
+        throttle = self.app.auth_throttle
+        if throttle.blocked(self.address):
+            self.reply(error_event("unauthorized", "too many failed authentications; try again later"))
+            self._close_soon(POLICY_VIOLATION, "too many failed authentications")
+            return
         if isinstance(request, p.AuthRequest) and token_matches(self.app.settings.auth_token, request.token):
             self.authenticated = True
+            if self._auth_timer is not None:
+                self._auth_timer.cancel()
+                self._auth_timer = None
             self.reply(p.event("auth", ok=True))
             return
+        if isinstance(request, p.AuthRequest):
+            throttle.failed(self.address)
         self.reply(error_event("unauthorized", 'send {"type":"auth","token":...} first'))
-        self._close_soon(CloseCode.POLICY_VIOLATION, "unauthorized")
+        self._close_soon(POLICY_VIOLATION, "unauthorized")
 
     # --- helpers --------------------------------------------------------------------------------------
     def session(self, session_id: str | None) -> Session:

@@ -1,21 +1,25 @@
-"""Plain HTTP GETs served on the WebSocket port: health, tool listing, operator views, static files.
+"""Small helpers shared by every HTTP face: tokens, JSON errors, reading a JSON body.
 
-Pure request -> reply logic with no ``websockets`` import; ``server/app.py`` turns an
-:class:`HttpReply` into a handshake response.
+Every face (``server/*.py`` module with a ``routes`` list) answers errors through
+:func:`error_response` so clients see one shape, ``{"error": message, "code": code}``, and reads
+JSON bodies through :func:`read_json` (415 unless ``Content-Type: application/json``, 400 unless the
+body is a JSON object). The edge middleware (``server/edge.py``) has already applied the host,
+origin, CSRF, token and body-size checks before an endpoint runs.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
-import mimetypes
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import parse_qs
 
-JsonProvider = Callable[..., Awaitable[Any]]
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse
+
+if TYPE_CHECKING:
+    from .app import App
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -27,26 +31,49 @@ PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
+#: JSON nested deeper than this is refused before ``json.loads`` can hit the recursion limit.
+MAX_JSON_DEPTH = 64
 
 
-@dataclass(frozen=True)
-class HttpReply:
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: Mapping[str, str] = field(default_factory=dict)
+class HttpError(Exception):
+    """An expected HTTP failure; the app's exception handler turns it into :func:`error_response`."""
 
-    @classmethod
-    def json(cls, status: int, data: Any) -> HttpReply:
-        return cls(status, json.dumps(data, ensure_ascii=False, default=str).encode(), "application/json")
-
-    @classmethod
-    def error(cls, status: int, message: str) -> HttpReply:
-        return cls.json(status, {"error": message})
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code or _default_code(status)
 
 
-def query_token(path: str) -> str | None:
-    values = parse_qs(urlsplit(path).query).get("token")
+def _default_code(status: int) -> str:
+    return {
+        400: "bad_request",
+        401: "unauthorized",
+        403: "forbidden",
+        404: "not_found",
+        405: "method_not_allowed",
+        409: "conflict",
+        413: "too_large",
+        415: "unsupported_media_type",
+        421: "misdirected_request",
+        429: "too_many_requests",
+        503: "unavailable",
+    }.get(status, "error")
+
+
+def error_response(
+    status: int, message: str, code: str | None = None, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": message, "code": code or _default_code(status)}, status, headers=dict(headers or {}))
+
+
+def core(conn: HTTPConnection) -> App:
+    """The server's :class:`App` (sessions, store views, settings) from a request or socket."""
+    return cast("App", conn.app.state.core)
+
+
+def query_token(query_string: str) -> str | None:
+    values = parse_qs(query_string).get("token")
     return values[0] if values else None
 
 
@@ -57,73 +84,49 @@ def token_matches(expected: str | None, presented: str | None) -> bool:
 
 
 def bearer(headers: Mapping[str, str]) -> str | None:
-    value = headers.get("Authorization") or ""
+    value = headers.get("authorization") or ""
     return value[7:].strip() if value.lower().startswith("bearer ") else None
 
 
-class HttpRoutes:
-    """Routes GET requests that are not WebSocket upgrades."""
+def is_json_content_type(value: str | None) -> bool:
+    return (value or "").split(";", 1)[0].strip().lower() == "application/json"
 
-    def __init__(
-        self,
-        *,
-        static_dir: Path,
-        auth_token: str | None,
-        health: JsonProvider,
-        skills: JsonProvider,
-        sessions: JsonProvider,
-        sandbox: Callable[[str, str], Awaitable[Any]],
-    ) -> None:
-        self._static = static_dir.resolve()
-        self._auth_token = auth_token
-        self._health = health
-        self._skills = skills
-        self._sessions = sessions
-        self._sandbox = sandbox
 
-    async def handle(self, method: str, path: str, headers: Mapping[str, str]) -> HttpReply:
-        if method not in ("GET", "HEAD"):
-            return HttpReply.error(405, "only GET is served here")
-        route = urlsplit(path).path
-        if route == "/healthz":
-            health = await self._health()
-            return HttpReply.json(200 if health.get("status") == "ok" else 503, health)
-        if route.startswith("/v1/"):
-            if not token_matches(self._auth_token, bearer(headers) or query_token(path)):
-                return HttpReply.error(401, "missing or wrong token")
-            return await self._api(route)
-        return self._static_file(route)
+def json_depth_ok(text: str | bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when brackets nest at most ``limit`` deep (strings are skipped); cheap, no parsing."""
+    data = text.encode() if isinstance(text, str) else text
+    depth = 0
+    in_string = escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > limit:
+                return False
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return True
 
-    async def _api(self, route: str) -> HttpReply:
-        if route == "/v1/skills":
-            return HttpReply.json(200, {"tools": await self._skills()})
-        if route == "/v1/sessions":
-            return HttpReply.json(200, {"sessions": await self._sessions()})
-        parts = route.strip("/").split("/")
-        # /v1/sandbox/<session_id>/<status|stats|logs>
-        if len(parts) == 4 and parts[1] == "sandbox" and parts[3] in ("status", "stats", "logs"):
-            try:
-                return HttpReply.json(200, await self._sandbox(parts[2], parts[3]))
-            except LookupError as exc:
-                return HttpReply.error(404, str(exc))
-        return HttpReply.error(404, "no such endpoint")
 
-    def _static_file(self, route: str) -> HttpReply:
-        relative = "index.html" if route in ("", "/") else route.lstrip("/")
-        candidate = (self._static / relative).resolve()
-        if not candidate.is_relative_to(self._static) or not candidate.is_file():
-            return HttpReply.error(404, "not found")
-        if any(part.startswith(".") for part in candidate.relative_to(self._static).parts):
-            return HttpReply.error(404, "not found")
-        if "node_modules" in candidate.relative_to(self._static).parts:
-            return HttpReply.error(404, "not found")
-        content_type = mimetypes.guess_type(candidate.name)[0] or "application/octet-stream"
-        if content_type.startswith("text/") or content_type in ("application/javascript", "application/json"):
-            content_type += "; charset=utf-8"
-        headers = dict(SECURITY_HEADERS)
-        if candidate.suffix == ".html":
-            headers["Content-Security-Policy"] = PAGE_CSP
-            headers["Cache-Control"] = "no-cache"
-        else:
-            headers["Cache-Control"] = "public, max-age=300" if "vendor" in candidate.parts else "no-cache"
-        return HttpReply(200, candidate.read_bytes(), content_type, headers)
+async def read_json(request: Request) -> dict[str, Any]:
+    """The request's body as a JSON object: 415 without ``application/json``, 400 if not an object."""
+    if not is_json_content_type(request.headers.get("content-type")):
+        raise HttpError(415, "send the body as JSON with Content-Type: application/json")
+    body = await request.body()
+    if not json_depth_ok(body):
+        raise HttpError(400, f"JSON nested deeper than {MAX_JSON_DEPTH} levels", "bad_json")
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HttpError(400, f"body is not valid JSON: {exc}", "bad_json") from exc
+    if not isinstance(data, dict):
+        raise HttpError(400, "the JSON body must be an object", "bad_request")
+    return data

@@ -16,6 +16,7 @@ from tests.conftest import RunningServer
 from tests.fakes.model_server import FakeModelServer, Reply
 from tests.support.client import UNIT, WsClient, of_type
 
+TOKEN = "s3cret-token-0123456789"
 LONG_TEXT = " ".join(f"word{i}" for i in range(500))
 
 
@@ -88,17 +89,17 @@ async def test_rate_limit_errors_then_closes(make_settings: Callable[..., Settin
 
 async def test_auth_token_query_or_first_message(make_settings: Callable[..., Settings]) -> None:
     """With AUTH_TOKEN: a wrong ?token= is a 401, the right one works, or an auth frame first."""
-    running = await RunningServer(make_settings(AUTH_TOKEN="s3cret")).start()
+    running = await RunningServer(make_settings(AUTH_TOKEN=TOKEN)).start()
     try:
         with pytest.raises(InvalidStatus) as info:
             await WsClient.connect(running.url + "?token=wrong")
         assert info.value.response.status_code == 401
-        ok = await WsClient.connect(running.url + "?token=s3cret")
+        ok = await WsClient.connect(running.url + f"?token={TOKEN}")
         await ok.send(type="ping")
         assert (await ok.recv())["type"] == "pong"
         await ok.close()
         late = await running.client()
-        await late.send(type="auth", token="s3cret")
+        await late.send(type="auth", token=TOKEN)
         assert (await late.recv())["type"] == "auth"
         await late.send(type="ping")
         assert (await late.recv())["type"] == "pong"

@@ -1,0 +1,193 @@
+"""The network edge, as one ASGI middleware in front of every face (HTTP and WebSocket alike).
+
+Checks, in order, before any endpoint runs (docs/security.md, "The network edge"):
+
+1. ``Host`` must be on ALLOWED_HOSTS (DNS rebinding): else 421. No exemptions, ``/healthz``
+   included: a load balancer's health check sends an allowed Host.
+2. ``Origin``: at most one (else 400); when present it must name an allowed host (or be listed in
+   ALLOWED_ORIGINS); it is never compared with the request's own Host. Else 403.
+3. CSRF, for state-changing HTTP methods (POST/PUT/PATCH/DELETE): ``Sec-Fetch-Site: cross-site``
+   or ``same-site`` without an allowed Origin is refused (403), and a body must be
+   ``application/json`` or ``multipart/form-data``: the content types a page on another site can send
+   without a CORS preflight (``text/plain``, form-encoded, none) are refused (415).
+4. The token (AUTH_TOKEN) on ``/v1/`` HTTP routes (``Authorization: Bearer`` or ``?token=``) and a
+   WebSocket ``?token=``: wrong is 401, too many failures from one address is 429 (both faces
+   share the per-address throttle with the ``auth`` frame).
+5. WebSockets beyond MAX_CONNECTIONS: 503.
+6. Request bodies over MAX_BODY_BYTES: 413 (``Content-Length`` up front, or while reading a
+   chunked body).
+
+Client addresses are the socket's peer, or with FORWARDED_ALLOW_IPS the ``X-Forwarded-For`` set
+by a trusted proxy (uvicorn's proxy-headers middleware runs before this one).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .http import HttpError, bearer, error_response, query_token, token_matches
+
+if TYPE_CHECKING:
+    from .app import App
+
+logger = logging.getLogger(__name__)
+
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+BODY_TYPES = ("application/json", "multipart/form-data")
+FOREIGN_FETCH_SITES = frozenset({"cross-site", "same-site"})
+
+
+def host_name(netloc: str) -> str:
+    """``Host``/origin netloc → lower-case host without port; IPv6 in brackets (``[::1]``)."""
+    netloc = netloc.strip().lower()
+    if netloc.startswith("["):
+        end = netloc.find("]")
+        return netloc[: end + 1] if end > 0 else netloc
+    if netloc.count(":") > 1:  # a bare IPv6 address
+        return f"[{netloc}]"
+    return netloc.rsplit(":", 1)[0] if ":" in netloc else netloc
+
+
+def host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
+    """Exact names, ``*`` (anything: only behind a proxy that checks Host), ``.example.com``
+    (the domain and its subdomains)."""
+    if not host:
+        return False
+    for entry in allowed:
+        if entry in ("*", host):
+            return True
+        if entry.startswith(".") and (host == entry[1:] or host.endswith(entry)):
+            return True
+    return False
+
+
+class Edge:
+    """Pure ASGI middleware: no per-frame cost, one pass over the headers per request/handshake."""
+
+    def __init__(self, app: ASGIApp, *, core: App) -> None:
+        self.app = app
+        self.core = core
+        settings = core.settings
+        self.allowed_hosts = settings.effective_allowed_hosts
+        self.allowed_origins = frozenset(settings.allowed_origins)
+        self.token = settings.auth_token
+        self.max_body = settings.max_body_bytes
+        self.max_connections = settings.max_connections
+
+    def origin_allowed(self, origin: str) -> bool:
+        if origin in self.allowed_origins or "*" in self.allowed_origins:
+            return True
+        if origin == "null":
+            return False
+        parts = urlsplit(origin)
+        return parts.scheme in ("http", "https") and host_allowed(host_name(parts.netloc), self.allowed_hosts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        try:
+            self.check(scope)
+        except HttpError as exc:
+            await error_response(exc.status, exc.message, exc.code)(scope, receive, send)
+            return
+        if kind == "websocket":
+            counter = self.core.counters
+            counter.open_sockets += 1
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                counter.open_sockets -= 1
+            return
+        if scope["method"] in STATE_CHANGING:
+            receive = self.limit_body(receive)
+        await self.app(scope, receive, send)
+
+    def check(self, scope: Scope) -> None:
+        hosts: list[str] = []
+        origins: list[str] = []
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            if name == "host":
+                hosts.append(value)
+            elif name == "origin":
+                origins.append(value)
+            else:
+                headers[name] = value
+        if len(hosts) != 1:
+            raise HttpError(400, "exactly one Host header is required", "bad_host")
+        if not host_allowed(host_name(hosts[0]), self.allowed_hosts):
+            self.core.counters.refused_hosts += 1
+            logger.info("refused request for host %r (not in ALLOWED_HOSTS)", hosts[0][:100])
+            raise HttpError(421, "this server does not answer for that host name (ALLOWED_HOSTS)", "bad_host")
+        if len(origins) > 1:
+            raise HttpError(400, "more than one Origin header", "bad_origin")
+        origin = origins[0] if origins else None
+        if origin is not None and not self.origin_allowed(origin):
+            logger.info("refused %s from origin %r", scope["type"], origin[:100])
+            raise HttpError(403, "origin not allowed", "bad_origin")
+        address = self.core.client_address(scope)
+        if scope["type"] == "http":
+            self.check_csrf(scope["method"], headers, origin is not None)
+            if scope["path"].startswith("/v1/"):
+                presented = bearer(headers) or query_token(scope["query_string"].decode("latin-1"))
+                self.check_token(address, presented, required=True)
+            self.check_length(headers)
+        else:
+            self.check_token(address, query_token(scope["query_string"].decode("latin-1")), required=False)
+            if self.core.counters.open_sockets >= self.max_connections:
+                self.core.counters.refused_connections += 1
+                raise HttpError(503, f"too many connections (MAX_CONNECTIONS={self.max_connections})", "unavailable")
+
+    def check_csrf(self, method: str, headers: dict[str, str], has_allowed_origin: bool) -> None:
+        if method not in STATE_CHANGING:
+            return
+        if headers.get("sec-fetch-site", "").lower() in FOREIGN_FETCH_SITES and not has_allowed_origin:
+            raise HttpError(403, "cross-site request refused", "csrf")
+        has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+        if has_body:
+            content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+            if content_type not in BODY_TYPES:
+                raise HttpError(415, "send the body as application/json (or multipart/form-data for files)")
+
+    def check_token(self, address: str, presented: str | None, *, required: bool) -> None:
+        if not self.token or (presented is None and not required):
+            return  # a socket without ?token= authenticates with its first frame
+        throttle = self.core.auth_throttle
+        if throttle.blocked(address):
+            raise HttpError(429, "too many failed authentications; try again later")
+        if not token_matches(self.token, presented):
+            throttle.failed(address)
+            raise HttpError(401, "missing or wrong token" if required else "wrong token", "unauthorized")
+
+    def check_length(self, headers: dict[str, str]) -> None:
+        length = headers.get("content-length")
+        if length is None:
+            return
+        if not length.isdigit():
+            raise HttpError(400, "bad Content-Length")
+        if int(length) > self.max_body:
+            raise HttpError(413, f"request body over {self.max_body} bytes (MAX_BODY_BYTES)")
+
+    def limit_body(self, receive: Receive) -> Receive:
+        """Count a body as it arrives (chunked uploads have no Content-Length)."""
+        seen = 0
+        limit = self.max_body
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise HttpError(413, f"request body over {limit} bytes (MAX_BODY_BYTES)")
+            return message
+
+        return limited

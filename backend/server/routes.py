@@ -1,0 +1,26 @@
+"""THE list of routes: every face of the server, combined in one place.
+
+Convention (docs/architecture.md, "Faces"): each face is one module under ``backend/server/``
+that exposes ``routes: list[BaseRoute]`` (Starlette ``Route`` / ``WebSocketRoute`` / ``Mount``)
+whose endpoints are small async functions reaching the server through ``http.core(request)``.
+To add a face, write its module and add ONE line to :func:`all_routes`, above the catch-alls.
+Cross-cutting checks (Host, Origin, CSRF, token, body size, connection cap) are already done by
+``edge.Edge`` before any endpoint runs; JSON bodies are read with ``http.read_json``.
+"""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from . import ops, sessions_api, static, ws
+
+
+def all_routes() -> list[BaseRoute]:
+    return [
+        *ops.routes,  # /healthz, /v1/skills, /v1/sandbox/{id}/{view}
+        *sessions_api.routes,  # /v1/sessions...: the native session API and event stream
+        *ws.routes,  # the WebSocket protocol on / and /ws
+        # --- new faces go above this line; the catch-alls stay last ---------------------------------
+        *ws.fallback,  # any other WebSocket path: 404
+        *static.routes,  # GET /{path}: the browser client
+    ]
