@@ -122,6 +122,27 @@ async def _safety_margin(settings: Settings, endpoint: Endpoint, counter: TokenC
     return margin
 
 
+#: Margin over an exact count with the model's own tokenizer (the chat template's few tokens per
+#: message are covered by counting each message's JSON, which the template does not send).
+EXACT_COUNT_MARGIN = 0.02
+
+
+async def _counting(
+    settings: Settings, endpoint: Endpoint, embedded: Any, counter: TokenCounter
+) -> tuple[TokenCounter, float]:
+    """How requests are counted: with the embedded model's own tokenizer when CONTEXT_TOKENIZER=server
+    (exact for every script), else cl100k with a margin (calibrated against a server's tokenizer)."""
+    if embedded is None or settings.context_tokenizer != "server":
+        return counter, await _safety_margin(settings, endpoint, counter)
+    from .llm.gguf_tokens import GgufEncoding
+
+    encoding = await asyncio.to_thread(GgufEncoding, embedded.model_path)
+    explicit = "context_safety_margin" in settings.model_fields_set
+    margin = settings.context_safety_margin if explicit else EXACT_COUNT_MARGIN
+    logger.info("context counted with the embedded model's own tokenizer (%s), margin %.2f", encoding.name, margin)
+    return TokenCounter(encoding, include_name=settings.llm_include_name), margin
+
+
 def _with_embedded_defaults(settings: Settings) -> Settings:
     """The embedded model is tiny: the one-agent team unless TEAM says otherwise, and the context
     budget calibrated against its own tokenizer (SmolLM2 spends up to 1.6x cl100k's tokens on CJK
@@ -147,7 +168,7 @@ async def start_app(settings: Settings) -> Runtime:
     counter = await asyncio.to_thread(functools.partial(TokenCounter.load, include_name=settings.llm_include_name))
     endpoint, embedded = await _endpoint(settings)
     try:
-        margin = await _safety_margin(settings, endpoint, counter)
+        counter, margin = await _counting(settings, endpoint, embedded, counter)
         model_client = build_model_client(endpoint, settings)
         tools = default_registry()
         factory = TeamFactory(

@@ -20,7 +20,7 @@ import tempfile
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import tiktoken
@@ -149,10 +149,22 @@ def _rebuild(message: LLMMessage, texts: list[str], changed: list[bool]) -> LLMM
     return FunctionExecutionResultMessage(content=results)
 
 
-class TokenCounter:
-    """Counts messages, tools and text with cl100k; caches per-message counts by content hash."""
+class Encoding(Protocol):
+    """What counting needs of an encoding: tiktoken's cl100k, or a model's own (``llm/gguf_tokens.py``)."""
 
-    def __init__(self, encoding: tiktoken.Encoding, *, include_name: bool = True) -> None:
+    @property
+    def name(self) -> str: ...
+
+    def encode_ordinary(self, text: str) -> list[int]: ...
+
+    def decode(self, tokens: Sequence[int], errors: str = "replace") -> str: ...
+
+
+class TokenCounter:
+    """Counts messages, tools and text with cl100k (or the model's own tokenizer); caches per-message
+    counts by content hash."""
+
+    def __init__(self, encoding: Encoding, *, include_name: bool = True) -> None:
         self.encoding = encoding
         self.include_name = include_name  # autogen-ext's include_name_in_message (True counts a little more)
         self._cache: OrderedDict[bytes, int] = OrderedDict()

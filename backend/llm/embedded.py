@@ -228,6 +228,11 @@ class EmbeddedModel:
 
     # --- public API ---------------------------------------------------------------------------------
 
+    @property
+    def model_path(self) -> Path:
+        """The GGUF file served (resolved from the settings before the first start)."""
+        return self._model_path if self._model_path is not None else resolve_model_path(self._settings)
+
     async def start(self) -> Endpoint:
         """Start the child, wait until it serves, start the supervisor; return its endpoint."""
         async with self._lock:
