@@ -73,3 +73,21 @@ class ForbiddenError(AgentChatError):
     """The caller is known but may not do this (HTTP 403): a scope, a tenant header, a disabled action."""
 
     code = "forbidden"
+
+
+class WorkflowError(AgentChatError):
+    """A workflow node or run failed in an expected way (bad expression, tool timeout, ...)."""
+
+    code = "workflow_error"
+
+
+class WorkflowValidationError(WorkflowError):
+    """A workflow definition is not valid; the message names the node."""
+
+    code = "invalid_workflow"
+
+
+class WorkflowNotFoundError(WorkflowError):
+    """No workflow, version or run with that id."""
+
+    code = "unknown_workflow"

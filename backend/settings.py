@@ -141,6 +141,14 @@ class Settings(BaseModel):
     sandbox_user: str = Field("1000:1000", alias="SANDBOX_USER")
     sandbox_docker_host: str | None = Field(None, alias="DOCKER_HOST")
 
+    # --- workflows ------------------------------------------------------------------------------
+    workflows_dir: Path | None = Field(None, alias="WORKFLOWS_DIR")
+    workflow_max_steps: int = Field(100, alias="WORKFLOW_MAX_STEPS", ge=1, le=100_000)
+    workflow_max_nodes: int = Field(500, alias="WORKFLOW_MAX_NODES", ge=2, le=10_000)
+    workflow_lease_seconds: float = Field(30.0, alias="WORKFLOW_LEASE_SECONDS", gt=0)
+    workflow_http_timeout: float = Field(15.0, alias="WORKFLOW_HTTP_TIMEOUT", gt=0)
+    workflow_output_limit: int = Field(64 * 1024, alias="WORKFLOW_OUTPUT_LIMIT", ge=1024)
+
     _csv_origins = field_validator("allowed_origins", "allowed_hosts", "forwarded_allow_ips", mode="before")(_csv)
 
     @field_validator("auth_token")
@@ -222,6 +230,10 @@ class Settings(BaseModel):
     @property
     def db_path(self) -> Path:
         return self.data_dir / "agentchat.db"
+
+    @property
+    def resolved_workflows_dir(self) -> Path:
+        return self.workflows_dir if self.workflows_dir is not None else self.data_dir / "workflows"
 
     @property
     def endpoint(self) -> Endpoint | None:

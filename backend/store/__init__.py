@@ -11,6 +11,7 @@ from .reminders import ReminderRepo, ReminderRow
 from .sessions import SessionRepo, SessionRow
 from .state import InboxItem, StateRepo
 from .todos import TodoRepo, TodoRow
+from .workflows import WorkflowRepo
 
 __all__ = [
     "Database",
@@ -27,6 +28,7 @@ __all__ = [
     "Store",
     "TodoRepo",
     "TodoRow",
+    "WorkflowRepo",
 ]
 
 
@@ -41,6 +43,7 @@ class Store:
         self.todos = TodoRepo(self.db)
         self.reminders = ReminderRepo(self.db)
         self.questions = QuestionRepo(self.db)
+        self.workflows = WorkflowRepo(self.db)
 
     def open(self) -> None:
         self.db.open()

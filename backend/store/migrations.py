@@ -107,7 +107,81 @@ def m002_last_seq_from_events(cur: sqlite3.Cursor) -> None:
     cur.execute("CREATE INDEX sessions_activity ON sessions (updated_at)")
 
 
+def m006_workflows(cur: sqlite3.Cursor) -> None:
+    """Workflow definitions (immutable versions), runs, node runs with leases, artifacts."""
+    run_script(
+        cur,
+        """
+        CREATE TABLE workflows (
+            id          TEXT NOT NULL,
+            version     INTEGER NOT NULL,
+            name        TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            dsl         TEXT NOT NULL,
+            source      TEXT NOT NULL,
+            created_at  REAL NOT NULL,
+            PRIMARY KEY (id, version)
+        );
+        CREATE TABLE workflow_runs (
+            id               TEXT PRIMARY KEY,
+            workflow_id      TEXT NOT NULL,
+            version          INTEGER NOT NULL,
+            session_id       TEXT,
+            status           TEXT NOT NULL,
+            inputs           TEXT NOT NULL,
+            state            TEXT NOT NULL,
+            answer           TEXT,
+            error            TEXT,
+            steps            INTEGER NOT NULL DEFAULT 0,
+            max_steps        INTEGER NOT NULL,
+            source           TEXT NOT NULL,
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            counter          INTEGER NOT NULL DEFAULT 0,
+            created_at       REAL NOT NULL,
+            finished_at      REAL
+        );
+        CREATE INDEX workflow_runs_active ON workflow_runs (status, created_at);
+        CREATE INDEX workflow_runs_workflow ON workflow_runs (workflow_id, created_at);
+        CREATE TABLE node_runs (
+            id            TEXT PRIMARY KEY,
+            run_id        TEXT NOT NULL REFERENCES workflow_runs (id) ON DELETE CASCADE,
+            node_id       TEXT NOT NULL,
+            node_type     TEXT NOT NULL,
+            status        TEXT NOT NULL,
+            seq           INTEGER NOT NULL,
+            done_seq      INTEGER,
+            attempts      INTEGER NOT NULL DEFAULT 0,
+            inputs        TEXT,
+            output_text   TEXT,
+            output_json   TEXT,
+            error         TEXT,
+            checkpoint    TEXT,
+            question_id   TEXT,
+            lease_owner   TEXT,
+            lease_expires REAL,
+            created_at    REAL NOT NULL,
+            started_at    REAL,
+            finished_at   REAL
+        );
+        CREATE INDEX node_runs_run ON node_runs (run_id, status, seq);
+        CREATE INDEX node_runs_question ON node_runs (question_id);
+        CREATE TABLE run_artifacts (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id      TEXT NOT NULL REFERENCES workflow_runs (id) ON DELETE CASCADE,
+            node_run_id TEXT NOT NULL,
+            kind        TEXT NOT NULL,
+            name        TEXT NOT NULL,
+            content     TEXT,
+            size        INTEGER NOT NULL,
+            created_at  REAL NOT NULL
+        );
+        CREATE INDEX run_artifacts_run ON run_artifacts (run_id, id);
+        """,
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Cursor], None]]] = [
     (1, "initial", m001_initial),
     (2, "last_seq_from_events", m002_last_seq_from_events),
+    (6, "workflows", m006_workflows),
 ]

@@ -1,0 +1,451 @@
+"""Workflow definitions (immutable versions), runs, node runs (claimed with a lease) and artifacts.
+
+The methods are ``async`` although SQLite answers on the loop thread: the engine awaits them, so
+the PostgreSQL store can implement the same interface. A node run finishes in one transaction
+together with the run's new state and the node runs it queues, so after a crash a completed node
+is never run again, and a node that was running is claimed again once its lease expires.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .db import Database
+
+RUN_ACTIVE = ("queued", "running")
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowRow:
+    id: str
+    version: int
+    name: str
+    description: str
+    dsl: dict[str, Any]
+    source: str
+    created_at: float
+
+    def to_json(self, *, with_dsl: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "version": self.version,
+            "name": self.name,
+            "description": self.description,
+            "source": self.source,
+            "created_at": self.created_at,
+        }
+        if with_dsl:
+            out["dsl"] = self.dsl
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    id: str
+    workflow_id: str
+    version: int
+    session_id: str | None
+    status: str
+    inputs: dict[str, Any]
+    state: dict[str, Any]
+    answer: str | None
+    error: str | None
+    steps: int
+    max_steps: int
+    source: str
+    cancel_requested: bool
+    created_at: float
+    finished_at: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "workflow_id": self.workflow_id,
+            "version": self.version,
+            "session_id": self.session_id,
+            "status": self.status,
+            "inputs": self.inputs,
+            "state": self.state,
+            "answer": self.answer,
+            "error": self.error,
+            "steps": self.steps,
+            "max_steps": self.max_steps,
+            "source": self.source,
+            "created_at": self.created_at,
+            "finished_at": self.finished_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRunRow:
+    id: str
+    run_id: str
+    node_id: str
+    node_type: str
+    status: str  # queued | running | completed | failed | skipped
+    seq: int  # creation order within the run
+    done_seq: int | None  # order of finishing within the run (same counter)
+    attempts: int
+    inputs: Any
+    output_text: str | None
+    output_json: Any
+    error: str | None
+    checkpoint: Any
+    lease_owner: str | None
+    lease_expires: float | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        duration = None
+        if self.started_at is not None and self.finished_at is not None:
+            duration = round((self.finished_at - self.started_at) * 1000, 1)
+        return {
+            "id": self.id,
+            "node_id": self.node_id,
+            "node_type": self.node_type,
+            "status": self.status,
+            "attempts": self.attempts,
+            "inputs": self.inputs,
+            "output_text": self.output_text,
+            "output_json": self.output_json,
+            "error": self.error,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration_ms": duration,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NewNodeRun:
+    id: str
+    node_id: str
+    node_type: str
+    status: str = "queued"  # or "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    kind: str  # text | json | file
+    name: str
+    content: Any
+
+
+@dataclass
+class NodeFinish:
+    """Everything one finished node changes, written in one transaction."""
+
+    status: str  # completed | failed | skipped
+    output_text: str | None = None
+    output_json: Any = None
+    error: str | None = None
+    inputs: Any = None
+    state: dict[str, Any] | None = None  # the run's new state, when the node changed it
+    queue: Sequence[NewNodeRun] = ()
+    artifacts: Sequence[Artifact] = ()
+    answer: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_RUN_COLS = (
+    "id, workflow_id, version, session_id, status, inputs, state, answer, error, steps, max_steps, source, "
+    "cancel_requested, created_at, finished_at"
+)
+_NODE_COLS = (
+    "id, run_id, node_id, node_type, status, seq, done_seq, attempts, inputs, output_text, output_json, error, "
+    "checkpoint, lease_owner, lease_expires, created_at, started_at, finished_at"
+)
+
+
+def _run(r: Any) -> RunRow:
+    return RunRow(
+        r[0], r[1], r[2], r[3], r[4], _loads(r[5]) or {}, _loads(r[6]) or {}, r[7], r[8], r[9], r[10], r[11],
+        bool(r[12]), r[13], r[14],
+    )  # fmt: skip
+
+
+def _node(r: Any) -> NodeRunRow:
+    return NodeRunRow(
+        r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], _loads(r[8]), r[9], _loads(r[10]), r[11], _loads(r[12]),
+        r[13], r[14], r[15], r[16], r[17],
+    )  # fmt: skip
+
+
+class WorkflowRepo:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # --- definitions ----------------------------------------------------------------------------
+    async def save(
+        self, workflow_id: str, name: str, description: str, dsl: dict[str, Any], source: str
+    ) -> tuple[WorkflowRow, bool]:
+        """A new version, unless the latest already has this name, description and DSL. (row, created)."""
+        latest = await self.get(workflow_id)
+        if latest is not None and latest.dsl == dsl and latest.description == description and latest.name == name:
+            return latest, False
+        version = 1 if latest is None else latest.version + 1
+        now = time.time()
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO workflows (id, version, name, description, dsl, source, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (workflow_id, version, name, description, _dumps(dsl), source, now),
+            )
+        return WorkflowRow(workflow_id, version, name, description, dsl, source, now), True
+
+    async def get(self, workflow_id: str, version: int | None = None) -> WorkflowRow | None:
+        sql = "SELECT id, version, name, description, dsl, source, created_at FROM workflows WHERE id = ?"
+        params: tuple[Any, ...] = (workflow_id,)
+        if version is None:
+            sql += " ORDER BY version DESC LIMIT 1"
+        else:
+            sql += " AND version = ?"
+            params += (version,)
+        r = self._db.conn.execute(sql, params).fetchone()
+        return WorkflowRow(r[0], r[1], r[2], r[3], _loads(r[4]), r[5], r[6]) if r else None
+
+    async def find_by_name(self, name: str) -> WorkflowRow | None:
+        r = self._db.conn.execute(
+            "SELECT id FROM workflows WHERE lower(name) = lower(?) ORDER BY created_at DESC LIMIT 1", (name,)
+        ).fetchone()
+        return await self.get(r[0]) if r else None
+
+    async def list_workflows(self) -> list[WorkflowRow]:
+        rows = self._db.conn.execute(
+            "SELECT w.id, w.version, w.name, w.description, w.dsl, w.source, w.created_at FROM workflows w "
+            "JOIN (SELECT id, MAX(version) AS v FROM workflows GROUP BY id) m ON m.id = w.id AND m.v = w.version "
+            "ORDER BY w.id"
+        ).fetchall()
+        return [WorkflowRow(r[0], r[1], r[2], r[3], _loads(r[4]), r[5], r[6]) for r in rows]
+
+    # --- runs -----------------------------------------------------------------------------------
+    async def create_run(
+        self,
+        run_id: str,
+        workflow: WorkflowRow,
+        *,
+        session_id: str | None,
+        inputs: dict[str, Any],
+        state: dict[str, Any],
+        max_steps: int,
+        source: str,
+        start: Sequence[NewNodeRun],
+    ) -> RunRow:
+        now = time.time()
+        with self._db.transaction() as conn:
+            conn.execute(
+                f"INSERT INTO workflow_runs ({_RUN_COLS}, counter) "  # noqa: S608
+                "VALUES (?, ?, ?, ?, 'queued', ?, ?, NULL, NULL, 0, ?, ?, 0, ?, NULL, 0)",
+                (
+                    run_id,
+                    workflow.id,
+                    workflow.version,
+                    session_id,
+                    _dumps(inputs),
+                    _dumps(state),
+                    max_steps,
+                    source,
+                    now,
+                ),
+            )
+            self._queue(conn, run_id, start, now)
+        run = await self.get_run(run_id)
+        assert run is not None
+        return run
+
+    def _queue(self, conn: Any, run_id: str, items: Sequence[NewNodeRun], now: float) -> None:
+        for item in items:
+            seq = self._next(conn, run_id)
+            done = self._next(conn, run_id) if item.status == "skipped" else None
+            conn.execute(
+                "INSERT INTO node_runs (id, run_id, node_id, node_type, status, seq, done_seq, attempts, created_at, "
+                "finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                (item.id, run_id, item.node_id, item.node_type, item.status, seq, done, now, now if done else None),
+            )
+
+    @staticmethod
+    def _next(conn: Any, run_id: str) -> int:
+        conn.execute("UPDATE workflow_runs SET counter = counter + 1 WHERE id = ?", (run_id,))
+        return int(conn.execute("SELECT counter FROM workflow_runs WHERE id = ?", (run_id,)).fetchone()[0])
+
+    async def get_run(self, run_id: str) -> RunRow | None:
+        r = self._db.conn.execute(f"SELECT {_RUN_COLS} FROM workflow_runs WHERE id = ?", (run_id,)).fetchone()  # noqa: S608
+        return _run(r) if r else None
+
+    async def list_runs(self, *, workflow_id: str | None = None, limit: int = 50) -> list[RunRow]:
+        sql = f"SELECT {_RUN_COLS} FROM workflow_runs"  # noqa: S608
+        params: tuple[Any, ...] = ()
+        if workflow_id is not None:
+            sql += " WHERE workflow_id = ?"
+            params = (workflow_id,)
+        rows = self._db.conn.execute(sql + " ORDER BY created_at DESC LIMIT ?", (*params, limit)).fetchall()
+        return [_run(r) for r in rows]
+
+    async def active_runs(self) -> list[RunRow]:
+        rows = self._db.conn.execute(
+            f"SELECT {_RUN_COLS} FROM workflow_runs WHERE status IN ('queued', 'running') ORDER BY created_at"  # noqa: S608
+        ).fetchall()
+        return [_run(r) for r in rows]
+
+    async def node_runs(self, run_id: str) -> list[NodeRunRow]:
+        rows = self._db.conn.execute(
+            f"SELECT {_NODE_COLS} FROM node_runs WHERE run_id = ? ORDER BY seq",  # noqa: S608
+            (run_id,),
+        ).fetchall()
+        return [_node(r) for r in rows]
+
+    async def set_run(self, run_id: str, *, status: str, answer: str | None = None, error: str | None = None) -> None:
+        finished = time.time() if status not in RUN_ACTIVE else None
+        with self._db.transaction() as conn:
+            conn.execute(
+                "UPDATE workflow_runs SET status = ?, answer = COALESCE(?, answer), error = COALESCE(?, error), "
+                "finished_at = ? WHERE id = ?",
+                (status, answer, error, finished, run_id),
+            )
+
+    async def request_cancel(self, run_id: str) -> bool:
+        with self._db.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE workflow_runs SET cancel_requested = 1 WHERE id = ? AND status IN ('queued', 'running')",
+                (run_id,),
+            )
+        return cur.rowcount > 0
+
+    # --- node runs ------------------------------------------------------------------------------
+    async def claim(self, run_id: str, owner: str, lease_seconds: float) -> NodeRunRow | None:
+        """The next queued node run (or one whose lease expired), now running under ``owner``'s lease."""
+        now = time.time()
+        with self._db.transaction() as conn:
+            r = conn.execute(
+                "SELECT id FROM node_runs WHERE run_id = ? AND (status = 'queued' OR "
+                "(status = 'running' AND lease_expires < ?)) ORDER BY seq LIMIT 1",
+                (run_id, now),
+            ).fetchone()
+            if r is None:
+                return None
+            conn.execute(
+                "UPDATE node_runs SET status = 'running', lease_owner = ?, lease_expires = ?, attempts = attempts + 1, "
+                "started_at = ? WHERE id = ?",
+                (owner, now + lease_seconds, now, r[0]),
+            )
+            conn.execute("UPDATE workflow_runs SET steps = steps + 1, status = 'running' WHERE id = ?", (run_id,))
+            row = conn.execute(f"SELECT {_NODE_COLS} FROM node_runs WHERE id = ?", (r[0],)).fetchone()  # noqa: S608
+        return _node(row)
+
+    async def lease_wait(self, run_id: str) -> float | None:
+        """Seconds until the earliest live lease of another claimant expires (None: nothing is running)."""
+        r = self._db.conn.execute(
+            "SELECT MIN(lease_expires) FROM node_runs WHERE run_id = ? AND status = 'running'", (run_id,)
+        ).fetchone()
+        return None if r[0] is None else max(0.0, float(r[0]) - time.time())
+
+    async def renew(self, node_run_id: str, owner: str, lease_seconds: float) -> bool:
+        with self._db.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE node_runs SET lease_expires = ? WHERE id = ? AND lease_owner = ? AND status = 'running'",
+                (time.time() + lease_seconds, node_run_id, owner),
+            )
+        return cur.rowcount > 0
+
+    async def expire_lease(self, node_run_id: str, owner: str) -> None:
+        """The owner is known to be dead: its lease may be taken over now."""
+        with self._db.transaction() as conn:
+            conn.execute(
+                "UPDATE node_runs SET lease_expires = 0 WHERE id = ? AND lease_owner = ? AND status = 'running'",
+                (node_run_id, owner),
+            )
+
+    async def save_checkpoint(self, node_run_id: str, data: dict[str, Any], *, question_id: str | None = None) -> None:
+        with self._db.transaction() as conn:
+            conn.execute(
+                "UPDATE node_runs SET checkpoint = ?, question_id = COALESCE(?, question_id) WHERE id = ?",
+                (_dumps(data), question_id, node_run_id),
+            )
+
+    async def node_run_for_question(self, question_id: str) -> NodeRunRow | None:
+        r = self._db.conn.execute(
+            f"SELECT {_NODE_COLS} FROM node_runs WHERE question_id = ?",  # noqa: S608
+            (question_id,),
+        ).fetchone()
+        return _node(r) if r else None
+
+    async def finish(self, run_id: str, node_run_id: str, owner: str, result: NodeFinish) -> bool:
+        """Record a node's end, the run's new state and the node runs it queues, atomically.
+
+        False (nothing written) when this claimant no longer holds the lease."""
+        now = time.time()
+        with self._db.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE node_runs SET status = ?, output_text = ?, output_json = ?, error = ?, "
+                "inputs = COALESCE(?, inputs), finished_at = ?, lease_owner = NULL, lease_expires = NULL "
+                "WHERE id = ? AND status = 'running' AND lease_owner = ?",
+                (
+                    result.status,
+                    result.output_text,
+                    _dumps(result.output_json),
+                    result.error,
+                    _dumps(result.inputs),
+                    now,
+                    node_run_id,
+                    owner,
+                ),
+            )
+            if cur.rowcount == 0:
+                return False
+            done = self._next(conn, run_id)
+            conn.execute("UPDATE node_runs SET done_seq = ? WHERE id = ?", (done, node_run_id))
+            if result.state is not None:
+                conn.execute("UPDATE workflow_runs SET state = ? WHERE id = ?", (_dumps(result.state), run_id))
+            if result.answer is not None:
+                conn.execute("UPDATE workflow_runs SET answer = ? WHERE id = ?", (result.answer, run_id))
+            self._queue(conn, run_id, result.queue, now)
+            for artifact in result.artifacts:
+                content = artifact.content if isinstance(artifact.content, str) else _dumps(artifact.content)
+                conn.execute(
+                    "INSERT INTO run_artifacts (run_id, node_run_id, kind, name, content, size, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (run_id, node_run_id, artifact.kind, artifact.name, content, len(content or ""), now),
+                )
+        return True
+
+    async def skip_queued(self, run_id: str, reason: str) -> int:
+        """Cancel: queued node runs become skipped."""
+        now = time.time()
+        with self._db.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE node_runs SET status = 'skipped', error = ?, finished_at = ? "
+                "WHERE run_id = ? AND status = 'queued'",
+                (reason, now, run_id),
+            )
+        return cur.rowcount
+
+    async def artifacts(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self._db.conn.execute(
+            "SELECT a.id, a.node_run_id, n.node_id, a.kind, a.name, a.content, a.size, a.created_at "
+            "FROM run_artifacts a JOIN node_runs n ON n.id = a.node_run_id WHERE a.run_id = ? ORDER BY a.id",
+            (run_id,),
+        ).fetchall()
+        out = []
+        for r in rows:
+            content: Any = r[5]
+            if r[3] == "json":
+                content = _loads(content)
+            out.append(
+                {"id": r[0], "node_run_id": r[1], "node_id": r[2], "kind": r[3], "name": r[4], "content": content,
+                 "size": r[6], "created_at": r[7]}
+            )  # fmt: skip
+        return out

@@ -1,0 +1,187 @@
+"""The engine runs the platform's examples to their documented results."""
+
+from __future__ import annotations
+
+from backend.workflows import WorkflowEngine
+
+from .conftest import by_node, run_example
+from .examples import RETRIEVAL, SCORE_CHECK, chain
+
+
+async def test_score_check_example(engine: WorkflowEngine) -> None:
+    """assigner (7, Alice) -> if-else state.score >= 5 -> 'Alice passed with score 7'; the false branch is skipped."""
+    doc = await run_example(engine, SCORE_CHECK)
+    assert doc["status"] == "completed"
+    nodes = by_node(doc)
+    assert nodes["high-path"][0]["output_text"] == "Alice passed with score 7"
+    assert nodes["high-path"][0]["status"] == "completed"
+    assert [n["status"] for n in nodes["low-path"]] == ["skipped"]
+    assert nodes["check-score"][0]["output_json"] == {"condition_result": True, "route": "true"}
+    assert nodes["seed-state"][0]["output_json"] == {"state_updates": {"score": 7, "user_name": "Alice"}}
+    assert doc["state"] == {"score": 7, "user_name": "Alice"}
+    assert doc["answer"] == "Alice passed with score 7"
+
+
+async def test_false_branch(engine: WorkflowEngine) -> None:
+    """With a low score the false branch runs and the true branch is skipped (inputs seed the state)."""
+    example = {**SCORE_CHECK, "dsl": {**SCORE_CHECK["dsl"]}}
+    example["dsl"]["nodes"] = [
+        {
+            "id": "seed-state",
+            "type": "assigner",
+            "config": {"assignments": {"score": "{{ inputs.score }}", "user_name": "Bob"}},
+        },
+        *SCORE_CHECK["dsl"]["nodes"][1:],
+    ]
+    doc = await run_example(engine, example, {"score": 3})
+    nodes = by_node(doc)
+    assert nodes["low-path"][0]["output_text"] == "Bob failed with score 3"
+    assert nodes["high-path"][0]["status"] == "skipped"
+
+
+async def test_retriever_example(engine: WorkflowEngine) -> None:
+    """Query 'refund' over the refund and shipping documents puts Refund Policy first."""
+    doc = await run_example(engine, RETRIEVAL)
+    assert doc["status"] == "completed"
+    nodes = by_node(doc)
+    documents = nodes["retrieve-docs"][0]["output_json"]["retrieved_documents"]
+    assert documents[0]["title"] == "Refund Policy"
+    assert nodes["render-answer"][0]["output_text"] == "Top doc: Refund Policy"
+
+
+async def test_join_after_branches_runs_once(engine: WorkflowEngine) -> None:
+    """A join after both branches of an if-else runs once; the answer node's text is the run's answer."""
+    example = {
+        "name": "join",
+        "dsl": {
+            "nodes": [
+                *SCORE_CHECK["dsl"]["nodes"],
+                {"id": "done", "type": "answer", "config": {"template": "{{ nodes['high-path'].text }}!"}},
+            ],
+            "edges": [
+                *SCORE_CHECK["dsl"]["edges"],
+                {"source": "high-path", "target": "done"},
+                {"source": "low-path", "target": "done"},
+            ],
+        },
+    }
+    doc = await run_example(engine, example)
+    nodes = by_node(doc)
+    assert [n["status"] for n in nodes["done"]] == ["completed"]
+    assert doc["answer"] == "Alice passed with score 7!"
+
+
+async def test_bounded_loop_counts_up(engine: WorkflowEngine) -> None:
+    """A loop with an exit and a step bound runs until its condition turns false."""
+    example = {
+        "name": "counter",
+        "dsl": {
+            "max_steps": 50,
+            "nodes": [
+                {"id": "init", "type": "assigner", "config": {"assignments": {"i": 0}}},
+                {"id": "inc", "type": "assigner", "config": {"assignments": {"i": "{{ state.i + 1 }}"}}},
+                {"id": "more", "type": "if-else", "config": {"expression": "state.i < 3"}},
+                {"id": "out", "type": "answer", "config": {"text": "i={{ state.i }}"}},
+            ],
+            "edges": [
+                {"source": "init", "target": "inc"},
+                {"source": "inc", "target": "more"},
+                {"source": "more", "target": "inc", "condition": "true"},
+                {"source": "more", "target": "out", "condition": "false"},
+            ],
+        },
+    }
+    doc = await run_example(engine, example)
+    assert doc["status"] == "completed", doc
+    assert doc["answer"] == "i=3"
+    assert len(by_node(doc)["inc"]) == 3
+
+
+async def test_loop_that_never_ends_hits_max_steps(engine: WorkflowEngine) -> None:
+    """A loop whose exit never comes fails the run at max_steps with a clear error."""
+    example = {
+        "name": "forever",
+        "dsl": {
+            "max_steps": 20,
+            "nodes": [
+                {"id": "begin", "type": "assigner", "config": {"assignments": {"x": 0}}},
+                {"id": "tick", "type": "assigner", "config": {"assignments": {"x": 1}}},
+                {"id": "again", "type": "if-else", "config": {"expression": "true"}},
+                {"id": "out", "type": "answer", "config": {"text": "never"}},
+            ],
+            "edges": [
+                {"source": "begin", "target": "tick"},
+                {"source": "tick", "target": "again"},
+                {"source": "again", "target": "tick", "condition": "true"},
+                {"source": "again", "target": "out", "condition": "false"},
+            ],
+        },
+    }
+    doc = await run_example(engine, example)
+    assert doc["status"] == "failed"
+    assert "max_steps (20)" in doc["error"]
+    assert doc["steps"] == 21
+
+
+async def test_versions_are_immutable(engine: WorkflowEngine) -> None:
+    """Saving a changed definition makes a new version; the old one is still there; an identical save is a no-op."""
+    first, created = await engine.definitions.save(
+        "Daily Report", "", chain("x", [{"id": "a", "type": "answer", "config": {"text": "v1"}}])["dsl"]
+    )
+    assert (first.id, first.version, created) == ("daily-report", 1, True)
+    same, created = await engine.definitions.save("Daily Report", "", first.dsl)
+    assert (same.version, created) == (1, False)
+    second, _ = await engine.definitions.save(
+        "Daily Report", "", chain("x", [{"id": "a", "type": "answer", "config": {"text": "v2"}}])["dsl"]
+    )
+    assert second.version == 2
+    old = await engine.definitions.resolve("daily-report", 1)
+    assert old.dsl["nodes"][0]["config"]["text"] == "v1"
+    run = await engine.start_run("Daily Report")
+    assert (await engine.wait(run.id, timeout=10)).answer == "v2"
+
+
+async def test_node_error_fails_run_and_skips_rest(engine: WorkflowEngine) -> None:
+    """A node that fails fails the run (any failed -> failed) and the nodes after it never run."""
+    example = chain(
+        "broken",
+        [
+            {"id": "a", "type": "template-transform", "config": {"template": "{{ state.missing }}"}},
+            {"id": "b", "type": "answer", "config": {"text": "unreachable"}},
+        ],
+    )
+    doc = await run_example(engine, example)
+    assert doc["status"] == "failed"
+    assert "node 'a'" in doc["error"] and "missing" in doc["error"]
+    assert "b" not in by_node(doc)
+
+
+async def test_cancel_a_waiting_run(engine: WorkflowEngine, store) -> None:  # type: ignore[no-untyped-def]
+    """Cancelling a run whose node is waiting fails that node as cancelled and ends the run cancelled."""
+    import asyncio
+
+    example = chain(
+        "slow", [{"id": "wait", "type": "tool", "config": {"url": "http://127.0.0.1:9/never", "timeout_seconds": 60}}]
+    )
+    gate = asyncio.Event()
+
+    from backend.workflows.nodes import EXECUTORS, NodeResult
+
+    async def blocking(ctx):  # type: ignore[no-untyped-def]
+        gate.set()
+        await asyncio.Event().wait()
+        return NodeResult()
+
+    original = EXECUTORS["tool"]
+    EXECUTORS["tool"] = blocking
+    try:
+        await engine.definitions.save(example["name"], "", example["dsl"])
+        run = await engine.start_run("slow")
+        await gate.wait()
+        await engine.cancel(run.id)
+        finished = await engine.wait(run.id, timeout=10)
+    finally:
+        EXECUTORS["tool"] = original
+    assert finished.status == "cancelled"
+    doc = await engine.describe(run.id)
+    assert by_node(doc)["wait"][0]["error"] == "cancelled"
