@@ -29,7 +29,7 @@ from .sessions.hub import EventHub
 from .sessions.registry import SessionRegistry
 from .sessions.services import Services
 from .settings import Endpoint, Settings, load_settings, resolve_endpoint
-from .store import Store
+from .store import Store, open_database
 from .team.builder import TeamFactory
 from .team.spec import load_team_spec
 from .timeparse import warm_up
@@ -76,7 +76,7 @@ class Runtime:
             await self.model_client.close()
         if self.embedded is not None:
             await self.embedded.stop()
-        self.store.close()
+        await self.store.close()
         gc.unfreeze()
         logger.info("stopped")
 
@@ -161,8 +161,8 @@ async def start_app(settings: Settings) -> Runtime:
     install_filters(debug=settings.log_level == "DEBUG")
     settings = _with_embedded_defaults(settings)
     spec = load_team_spec(settings.team)  # fail fast on a bad TEAM before starting anything
-    store = Store(settings.db_path, synchronous=settings.db_synchronous)
-    store.open()
+    store = Store(open_database(settings.database_url, settings.db_path, synchronous=settings.db_synchronous))
+    await store.open()
     store.db.start_checkpointing()
     seed_tiktoken_cache()
     counter = await asyncio.to_thread(functools.partial(TokenCounter.load, include_name=settings.llm_include_name))
@@ -213,7 +213,7 @@ async def start_app(settings: Settings) -> Runtime:
     except BaseException:
         if embedded is not None:
             await embedded.stop()
-        store.close()
+        await store.close()
         raise
     logger.info(
         "agentchat %s listening on ws://%s:%d (team %s, model %s via %s)",
@@ -236,14 +236,14 @@ def _reminder_hooks(sessions: SessionRegistry) -> tuple[Any, Any]:
 
     async def deliver(row: Any, late: bool) -> None:
         try:
-            session = sessions.get(row.session_id)
+            session = await sessions.get(row.session_id)
         except AgentChatError:
             return  # the session was deleted
-        session.deliver_reminder(row, late)
+        await session.deliver_reminder(row, late)
 
-    def recorded(row: Any) -> None:
+    async def recorded(row: Any) -> None:
         with contextlib.suppress(AgentChatError):
-            sessions.get(row.session_id).reminders_changed()
+            await (await sessions.get(row.session_id)).reminders_changed()
 
     return deliver, recorded
 

@@ -58,7 +58,7 @@ class ReminderScheduler:
         max_sleep: float = MAX_SLEEP,
         late_after: float = LATE_AFTER,
         deliver_timeout: float | None = DELIVER_TIMEOUT,
-        recorded: Callable[[ReminderRow], None] | None = None,
+        recorded: Callable[[ReminderRow], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
         self._deliver = deliver
@@ -71,7 +71,7 @@ class ReminderScheduler:
         self._task: asyncio.Task[None] | None = None
         #: How many times the background task has woken up (tests use it to prove it is idle).
         self.wakeups = 0
-        #: How many occurrences have been handed to ``deliver`` (successfully or not).
+        #: How many occurrences have been handed to ``deliver`` (successfully or not) and recorded.
         self.delivered = 0
 
     @property
@@ -107,7 +107,7 @@ class ReminderScheduler:
             self._wake_event.clear()
             try:
                 await self._fire_due(startup=False)
-                delay = self._delay()
+                delay = await self._delay()
             except Exception:
                 logger.exception("reminder scheduler pass failed; retrying in %.0fs", ERROR_BACKOFF)
                 delay = ERROR_BACKOFF
@@ -116,8 +116,8 @@ class ReminderScheduler:
                     await asyncio.wait_for(self._wake_event.wait(), timeout=delay)
             self.wakeups += 1
 
-    def _delay(self) -> float:
-        next_due = self._store.reminders.next_due_at()
+    async def _delay(self) -> float:
+        next_due = await self._store.reminders.next_due_at()
         if next_due is None:
             return self._max_sleep
         return min(max(next_due - self._clock(), 0.0), self._max_sleep)
@@ -125,7 +125,7 @@ class ReminderScheduler:
     async def _fire_due(self, *, startup: bool) -> None:
         while True:
             now = self._clock()
-            rows = self._store.reminders.due(now, limit=BATCH)
+            rows = await self._store.reminders.due(now, limit=BATCH)
             for row in rows:
                 late = startup or now - row.due_at > self._late_after
                 await self._fire(row, late)
@@ -138,7 +138,6 @@ class ReminderScheduler:
             await asyncio.wait_for(self._deliver(row, late), timeout=self._deliver_timeout)
         except Exception:
             logger.exception("delivering reminder %d failed; not retrying this occurrence", row.id)
-        self.delivered += 1
         fired_at = self._clock()
         next_due: float | None = None
         if row.repeat:
@@ -148,10 +147,12 @@ class ReminderScheduler:
                 )
             except Exception:
                 logger.exception("reminder %d has an unusable repeat rule; firing it for the last time", row.id)
-        if not self._store.reminders.record_fire(row, fired_at=fired_at, next_due_at=next_due):
+        recorded = await self._store.reminders.record_fire(row, fired_at=fired_at, next_due_at=next_due)
+        self.delivered += 1
+        if not recorded:
             logger.info("reminder %d changed during delivery (cancelled?); left as it is", row.id)
         elif self._recorded is not None:
             try:
-                self._recorded(row)  # e.g. tell clients the list of scheduled reminders changed
+                await self._recorded(row)  # e.g. tell clients the list of scheduled reminders changed
             except Exception:
                 logger.exception("reminder %d: the recorded hook failed", row.id)

@@ -74,6 +74,8 @@ class Settings(BaseModel):
     session_idle_seconds: float = Field(600.0, alias="SESSION_IDLE_SECONDS", gt=0)
     stop_watchdog_seconds: float = Field(5.0, alias="STOP_WATCHDOG_SECONDS", gt=0)
     db_synchronous: Literal["OFF", "NORMAL", "FULL"] = Field("NORMAL", alias="DB_SYNCHRONOUS")
+    #: ``postgresql://...``: use PostgreSQL (several processes can share it); unset: SQLite in DATA_DIR.
+    database_url: str | None = Field(None, alias="DATABASE_URL")
 
     # --- model endpoint (see resolve_endpoint for the precedence) -----------------------------
     llm_base_url: str | None = Field(None, alias="LLM_BASE_URL")
@@ -186,6 +188,13 @@ class Settings(BaseModel):
     def _url(cls, value: str | None) -> str | None:
         if value and not value.startswith(("http://", "https://")):
             raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return value or None
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("expected a postgresql:// URL (leave DATABASE_URL unset for SQLite)")
         return value or None
 
     @model_validator(mode="after")

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from backend.settings import Settings
-from backend.store import Store
+from backend.store import Store, open_database
 from tests.fakes.model_server import FakeModelServer
 from tests.support.client import WsClient
+from tests.support.postgres import PgCluster, find_bindir
 
 if TYPE_CHECKING:
     from backend.main import Runtime
@@ -45,15 +46,53 @@ def no_real_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """One throwaway PostgreSQL server for the whole test session (REQUIRE_POSTGRES=1: must exist)."""
+    bindir = find_bindir()
+    if bindir is None:
+        require("REQUIRE_POSTGRES", "PostgreSQL is not installed (apt-get install postgresql)")
+    assert bindir is not None
+    cluster = PgCluster(bindir, tcp=True).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """A real SQLite store on a tmp file, with sessions "s1" and "s2"."""
-    store = Store(tmp_path / "t.db")
-    store.open()
-    store.sessions.create("s1")
-    store.sessions.create("s2")
-    yield store
-    store.close()
+def pg_url(pg_cluster: PgCluster) -> str:
+    """The URL of a fresh, empty database on the test session's PostgreSQL server."""
+    return pg_cluster.database()
+
+
+ENGINES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=ENGINES)
+def store_engine(request: pytest.FixtureRequest) -> str:
+    """Each store test runs against SQLite and against PostgreSQL."""
+    return str(request.param)
+
+
+@pytest.fixture
+def make_store(store_engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[], Store]:
+    """Builds unopened stores on the same data (a second one re-opens what the first wrote)."""
+    url = request.getfixturevalue("pg_url") if store_engine == "postgres" else None
+    return lambda: Store(open_database(url, tmp_path / "t.db"))
+
+
+@pytest.fixture
+async def store(make_store: Callable[[], Store]) -> AsyncIterator[Store]:
+    """A real store (SQLite file or PostgreSQL database) with sessions "s1" and "s2"."""
+    store = make_store()
+    await store.open()
+    await store.sessions.create("s1")
+    await store.sessions.create("s2")
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 @pytest.fixture

@@ -37,10 +37,10 @@ class Recorder:
 
 async def recorded(scheduler: ReminderScheduler, count: int) -> None:
     """Let the scheduler finish recording ``count`` deliveries (deliver returns before the DB write)."""
-    for _ in range(100):
+    for _ in range(2000):  # a condition polled until a deadline (the write is a real database round trip)
         if scheduler.delivered >= count:
             return
-        await asyncio.sleep(0)
+        await asyncio.sleep(0.005)
     raise AssertionError(f"scheduler recorded {scheduler.delivered} deliveries, expected {count}")
 
 
@@ -68,7 +68,7 @@ async def test_reminder_in_one_second_fires_on_time_without_polling(
     recorder = Recorder()
     scheduler = ReminderScheduler(store, recorder)
     schedulers.append(scheduler)
-    row = store.reminders.add("s1", "stretch", time.time() + 1.0)
+    row = await store.reminders.add("s1", "stretch", time.time() + 1.0)
     started = time.monotonic()
     await scheduler.start()
     await asyncio.sleep(0.5)
@@ -79,7 +79,7 @@ async def test_reminder_in_one_second_fires_on_time_without_polling(
     assert (delivered.id, delivered.key, late) == (row.id, (row.id, 0), False)
     assert scheduler.wakeups <= 2  # the timed wake-up (plus at most one early-by-a-tick retry)
     await recorded(scheduler, 1)
-    fired = store.reminders.get("s1", row.id)
+    fired = await store.reminders.get("s1", row.id)
     assert fired is not None and (fired.status, fired.fire_count) == ("fired", 1)
 
 
@@ -89,10 +89,10 @@ async def test_cancelled_before_due_is_never_delivered(store: Store, schedulers:
     scheduler = ReminderScheduler(store, recorder)
     schedulers.append(scheduler)
     await scheduler.start()
-    row = store.reminders.add("s1", "never", time.time() + 0.25)
+    row = await store.reminders.add("s1", "never", time.time() + 0.25)
     scheduler.wake()
     await asyncio.sleep(0.05)  # the task now sleeps until the reminder is due
-    store.reminders.cancel("s1", row.id)
+    await store.reminders.cancel("s1", row.id)
     scheduler.wake()
     await asyncio.sleep(0.3)
     assert recorder.calls == []
@@ -105,14 +105,14 @@ async def test_due_at_start_is_delivered_late_before_start_returns(
     """Reminders that came due while the server was down are delivered by start(), late=True, in due order."""
     clock = FakeClock(10_000.0)
     recorder = Recorder()
-    b = store.reminders.add("s2", "b", 9_990.0)
-    a = store.reminders.add("s1", "a", 5_000.0)
-    future = store.reminders.add("s1", "later", 20_000.0)
+    b = await store.reminders.add("s2", "b", 9_990.0)
+    a = await store.reminders.add("s1", "a", 5_000.0)
+    future = await store.reminders.add("s1", "later", 20_000.0)
     scheduler = ReminderScheduler(store, recorder, clock=clock)
     schedulers.append(scheduler)
     await scheduler.start()
     assert [(row.id, late) for row, late, _ in recorder.calls] == [(a.id, True), (b.id, True)]
-    assert [r.id for r in store.reminders.list("s1")] == [future.id]
+    assert [r.id for r in await store.reminders.list("s1")] == [future.id]
 
 
 async def test_recurring_reminder_advances_and_fires_once_when_late(
@@ -121,12 +121,12 @@ async def test_recurring_reminder_advances_and_fires_once_when_late(
     """A repeating reminder missed several times fires once (late) and moves to the next slot after now."""
     now = 100_000.0
     recorder = Recorder()
-    row = store.reminders.add("s1", "water", now - 5 * 3600 - 10, timezone="UTC", repeat="hourly")
+    row = await store.reminders.add("s1", "water", now - 5 * 3600 - 10, timezone="UTC", repeat="hourly")
     scheduler = ReminderScheduler(store, recorder, clock=FakeClock(now))
     schedulers.append(scheduler)
     await scheduler.start()
     assert len(recorder.calls) == 1 and recorder.calls[0][1] is True
-    after = store.reminders.get("s1", row.id)
+    after = await store.reminders.get("s1", row.id)
     assert after is not None
     assert (after.status, after.fire_count, after.due_at) == ("scheduled", 1, now + 3600 - 10)
     assert after.fired_at == now
@@ -138,7 +138,7 @@ async def test_recurring_reminder_fires_again_on_its_next_slot(
     """After advancing, the loop delivers the next occurrence with a new idempotency key."""
     clock = FakeClock(50_000.0)
     recorder = Recorder()
-    row = store.reminders.add("s1", "tick", 50_000.0, timezone="UTC", repeat="hourly")
+    row = await store.reminders.add("s1", "tick", 50_000.0, timezone="UTC", repeat="hourly")
     scheduler = ReminderScheduler(store, recorder, clock=clock)
     schedulers.append(scheduler)
     await scheduler.start()
@@ -153,7 +153,7 @@ async def test_restart_does_not_redeliver_a_fired_one_shot(store: Store, schedul
     """A new scheduler on the same database skips what the previous one already delivered."""
     clock = FakeClock(10_000.0)
     first = Recorder()
-    store.reminders.add("s1", "once", 9_000.0)
+    await store.reminders.add("s1", "once", 9_000.0)
     one = ReminderScheduler(store, first, clock=clock)
     schedulers.append(one)
     await one.start()
@@ -180,7 +180,7 @@ async def test_crash_during_delivery_redelivers_with_the_same_key(
     one = ReminderScheduler(store, hang)
     schedulers.append(one)
     await one.start()
-    row = store.reminders.add("s1", "important", time.time() + 0.05)
+    row = await store.reminders.add("s1", "important", time.time() + 0.05)
     one.wake()
     await asyncio.wait_for(started.wait(), 1.0)
     await one.stop()  # the "crash": deliver never returned, nothing was recorded
@@ -189,7 +189,7 @@ async def test_crash_during_delivery_redelivers_with_the_same_key(
     schedulers.append(two)
     await two.start()
     assert [(r.key, late) for r, late, _ in recorder.calls] == [((row.id, 0), True)]
-    again = store.reminders.get("s1", row.id)
+    again = await store.reminders.get("s1", row.id)
     assert again is not None and again.status == "fired"
 
 
@@ -203,7 +203,7 @@ async def test_failing_delivery_is_logged_and_not_retried(
         calls.append(row.id)
         raise RuntimeError("socket gone")
 
-    row = store.reminders.add("s1", "x", 1_000.0)
+    row = await store.reminders.add("s1", "x", 1_000.0)
     scheduler = ReminderScheduler(store, broken, clock=FakeClock(2_000.0))
     schedulers.append(scheduler)
     with caplog.at_level(logging.ERROR, logger="backend.scheduler"):
@@ -211,7 +211,7 @@ async def test_failing_delivery_is_logged_and_not_retried(
         await asyncio.sleep(0.05)
     assert calls == [row.id]
     assert "delivering reminder" in caplog.text and "socket gone" in caplog.text
-    fired = store.reminders.get("s1", row.id)
+    fired = await store.reminders.get("s1", row.id)
     assert fired is not None and fired.status == "fired"
 
 
@@ -221,14 +221,14 @@ async def test_hanging_delivery_times_out_and_is_recorded(store: Store, schedule
     async def slow(row: ReminderRow, late: bool) -> None:
         await asyncio.sleep(10)
 
-    store.reminders.add("s1", "slow", 1_000.0)
-    quick = store.reminders.add("s1", "quick", 1_001.0)
+    await store.reminders.add("s1", "slow", 1_000.0)
+    quick = await store.reminders.add("s1", "quick", 1_001.0)
     scheduler = ReminderScheduler(store, slow, clock=FakeClock(2_000.0), deliver_timeout=0.05)
     schedulers.append(scheduler)
     await scheduler.start()
     assert scheduler.delivered == 2
-    assert store.reminders.due(2_000.0) == []
-    assert store.reminders.get("s1", quick.id) is not None
+    assert await store.reminders.due(2_000.0) == []
+    assert await store.reminders.get("s1", quick.id) is not None
 
 
 async def test_wake_reschedules_for_an_earlier_reminder(store: Store, schedulers: list[ReminderScheduler]) -> None:
@@ -236,11 +236,11 @@ async def test_wake_reschedules_for_an_earlier_reminder(store: Store, schedulers
     recorder = Recorder()
     scheduler = ReminderScheduler(store, recorder)
     schedulers.append(scheduler)
-    store.reminders.add("s1", "much later", time.time() + 3_600)
+    await store.reminders.add("s1", "much later", time.time() + 3_600)
     await scheduler.start()
     await asyncio.sleep(0.05)
     assert scheduler.wakeups == 0
-    early = store.reminders.add("s2", "soon", time.time() + 0.3)
+    early = await store.reminders.add("s2", "soon", time.time() + 0.3)
     added = time.monotonic()
     scheduler.wake()
     await recorder.until(1, timeout=0.3 + SLACK)
@@ -253,7 +253,7 @@ async def test_sleep_is_capped(store: Store, schedulers: list[ReminderScheduler]
     """With nothing due the task still re-checks every max_sleep seconds (tolerates clock jumps)."""
     recorder = Recorder()
     clock = FakeClock(1_000.0)
-    row = store.reminders.add("s1", "far", 1_000_000.0)
+    row = await store.reminders.add("s1", "far", 1_000_000.0)
     scheduler = ReminderScheduler(store, recorder, clock=clock, max_sleep=0.05)
     schedulers.append(scheduler)
     await scheduler.start()

@@ -195,7 +195,7 @@ class App:
             "sessions": {
                 "active": self.sessions.live_count,
                 "running": self.sessions.running_count(),
-                "stored": self.store.sessions.count(),
+                "stored": await self.store.sessions.count(),
                 "connections": len(self.connections),
             },
             "connections": {
@@ -208,7 +208,13 @@ class App:
                 "accept_errors": self.accept_errors.count,
             },
             "sandbox": sandbox,
-            "events": {"written": self.hub.events_written, "batches": self.hub.batches_written},
+            "events": {
+                "written": self.hub.events_written,
+                "batches": self.hub.batches_written,
+                "failed_batches": self.hub.batches_failed,
+                "fenced": self.hub.events_fenced,
+            },
+            "store": {"engine": self.store.db.dialect.name, "checkpoint_errors": self.store.db.checkpoint_errors},
         }
         if self.loop_lag is not None:
             data["loop_lag"] = self.loop_lag.snapshot()
@@ -234,12 +240,12 @@ class App:
         holders = self.factory.agents_holding()
         return [{**spec.describe(), "agents": holders.get(spec.name, [])} for spec in self.tools.specs()]
 
-    def todos_snapshot(self, session_id: str, status: str = "all") -> list[dict[str, Any]]:
-        rows = self.store.todos.list(session_id, None if status == "all" else status)
+    async def todos_snapshot(self, session_id: str, status: str = "all") -> list[dict[str, Any]]:
+        rows = await self.store.todos.list(session_id, None if status == "all" else status)
         return [row.to_dict() for row in rows]
 
-    def reminders_snapshot(self, session_id: str) -> list[dict[str, Any]]:
-        return [row.to_dict() for row in self.store.reminders.list(session_id)]
+    async def reminders_snapshot(self, session_id: str) -> list[dict[str, Any]]:
+        return [row.to_dict() for row in await self.store.reminders.list(session_id)]
 
     async def run_client_tool(self, session: Session, name: str, request: Any, conn: Connection) -> None:
         """A protocol message that does what a tool does, without the model (todos, reminders)."""
@@ -249,7 +255,7 @@ class App:
             result = await spec.func(session.deps, **spec.args_model.model_validate(args).model_dump())
         except AgentChatError:
             raise
-        self.hub.flush()  # the todos/reminders event it caused goes out first
+        await self.hub.flush()  # the todos/reminders event it caused goes out first
         conn.reply({"type": "tool_done", "session_id": session.id, "seq": None, "name": name, "result": result})
 
     async def sandbox_action(self, session_id: str, action: str, *, tail: int = 200) -> dict[str, Any]:
@@ -266,7 +272,7 @@ class App:
         raise AgentChatError(f"unknown sandbox action {action!r}", code="bad_request")
 
     async def sandbox_http(self, session_id: str, action: str) -> Any:
-        if self.store.sessions.get(session_id) is None:
+        if await self.store.sessions.get(session_id) is None:
             raise LookupError(f"unknown session {session_id!r}")
         try:
             return await self.sandbox_action(session_id, action)

@@ -179,11 +179,11 @@ class Connection:
         self._close_soon(POLICY_VIOLATION, "unauthorized")
 
     # --- helpers --------------------------------------------------------------------------------------
-    def session(self, session_id: str | None) -> Session:
+    async def session(self, session_id: str | None) -> Session:
         sid = session_id or self.current
         if sid is None:
             raise AgentChatError("no session: send a message or resume one first", code="no_session")
-        return self.app.sessions.get(sid)
+        return await self.app.sessions.get(sid)
 
     def attach(self, session: Session) -> None:
         self.watching[session.id] = session
@@ -191,7 +191,8 @@ class Connection:
         self.current = session.id
         session.touch()
 
-    def send_session_state(self, session: Session, **extra: Any) -> None:
+    async def send_session_state(self, session: Session, **extra: Any) -> None:
+        pending = await session.questions.pending()
         self.reply(
             p.event(
                 "session",
@@ -200,7 +201,7 @@ class Connection:
                 running=session.running,
                 queued=session.queued,
                 last_seq=session.channel.last_seq,
-                pending_questions=[q.to_event() for q in session.questions.pending()],
+                pending_questions=[q.to_event() for q in pending],
                 **extra,
             )
         )
@@ -208,54 +209,58 @@ class Connection:
     # --- handlers: one per request type -------------------------------------------------------------
     async def on_message(self, request: p.MessageRequest) -> None:
         if request.session_id or (request.plain and self.current in self.watching):
-            session = self.app.sessions.get(request.session_id or self.current)  # type: ignore[arg-type]
+            session = await self.app.sessions.get(request.session_id or self.current)  # type: ignore[arg-type]
             created = False
         else:
-            session = self.app.sessions.create(timezone=request.tz)
+            session = await self.app.sessions.create(timezone=request.tz)
             created = True
-        session.set_timezone(request.tz)
+        await session.set_timezone(request.tz)
         if session.id not in self.watching:
             self.attach(session)
-            self.send_session_state(session, created=created)
+            await self.send_session_state(session, created=created)
         self.current = session.id
-        session.submit(request.content, client_id=request.client_id)
+        await session.submit(request.content, client_id=request.client_id)
 
     async def on_new(self, request: p.NewSessionRequest) -> None:
-        session = self.app.sessions.create(timezone=request.tz, title=request.title)
+        session = await self.app.sessions.create(timezone=request.tz, title=request.title)
         self.attach(session)
-        self.send_session_state(session, created=True)
+        await self.send_session_state(session, created=True)
 
     async def on_resume(self, request: p.ResumeRequest) -> None:
-        session = self.app.sessions.get(request.session_id)
-        session.set_timezone(request.tz)
-        hub = self.app.hub
-        hub.flush()  # everything emitted so far is on disk: replay it, then go live (no await between)
-        frames = self.app.store.events.after(session.id, request.last_seq)
-        self.send_session_state(session, replay=len(frames), resumed_from=request.last_seq)
-        for frame in frames:
+        session = await self.app.sessions.get(request.session_id)
+        await session.set_timezone(request.tz)
+        # Stored history, then live: frames emitted while reading are buffered, none lost or doubled.
+        replay = await self.app.hub.replay(session.channel, request.last_seq)
+        try:
+            await self.send_session_state(session, replay=len(replay.frames), resumed_from=request.last_seq)
+        except BaseException:
+            replay.detach()
+            raise
+        for frame in replay.frames:
             self.deliver(frame)
+        replay.attach(self)
         self.attach(session)
-        self.reply(p.event("resumed", session.id, last_seq=session.channel.last_seq, replayed=len(frames)))
+        self.reply(p.event("resumed", session.id, last_seq=session.channel.last_seq, replayed=len(replay.frames)))
 
     async def on_stop(self, request: p.StopRequest) -> None:
-        session = self.session(request.session_id)
-        if not session.stop():
+        session = await self.session(request.session_id)
+        if not await session.stop():
             self.reply(p.event("stopped", session.id, running=False))
 
     async def on_answer(self, request: p.AnswerRequest) -> None:
-        self.session(request.session_id).answer(request.question_id, request.content)
+        await (await self.session(request.session_id)).answer(request.question_id, request.content)
 
     async def on_history(self, request: p.HistoryRequest) -> None:
-        session = self.session(request.session_id)
-        self.app.hub.flush()
-        frames = self.app.store.events.after(session.id, request.after_seq, request.limit)
+        session = await self.session(request.session_id)
+        await self.app.hub.flush()
+        frames = await self.app.store.events.after(session.id, request.after_seq, request.limit)
         self.deliver(f'{{"type":"history","session_id":"{session.id}","events":[{",".join(frames)}]}}')
 
     async def on_sessions(self, request: p.SessionsRequest) -> None:
-        self.reply(p.event("sessions", sessions=self.app.sessions.list()))
+        self.reply(p.event("sessions", sessions=await self.app.sessions.list()))
 
     async def on_delete(self, request: p.DeleteRequest) -> None:
-        session = self.app.sessions.get(request.session_id)
+        session = await self.app.sessions.get(request.session_id)
         watchers = list(session.channel.subscribers)
         await self.app.sessions.delete(request.session_id)
         body = encode(p.event("deleted", request.session_id))
@@ -267,15 +272,15 @@ class Connection:
                     watcher.current = None
 
     async def on_reset(self, request: p.ResetRequest) -> None:
-        session = self.session(request.session_id)
+        session = await self.session(request.session_id)
         fresh = await self.app.sessions.reset(session.id)
         for watcher in fresh.channel.subscribers:
             if isinstance(watcher, Connection):
                 watcher.watching[fresh.id] = fresh
 
     async def on_rename(self, request: p.RenameRequest) -> None:
-        session = self.session(request.session_id)
-        self.app.store.sessions.set_title(session.id, request.title)
+        session = await self.session(request.session_id)
+        await self.app.store.sessions.set_title(session.id, request.title)
         session.title = request.title
         self.reply(p.event("renamed", session.id, title=request.title))
 
@@ -290,35 +295,35 @@ class Connection:
 
     # todos and reminders: the same functions the model calls, without the model
     async def on_todo_list(self, request: p.TodoListRequest) -> None:
-        session = self.session(request.session_id)
-        self.reply(p.event("todos", session.id, todos=self.app.todos_snapshot(session.id, request.status)))
+        session = await self.session(request.session_id)
+        self.reply(p.event("todos", session.id, todos=await self.app.todos_snapshot(session.id, request.status)))
 
     async def on_todo_add(self, request: p.TodoAddRequest) -> None:
-        await self.app.run_client_tool(self.session(request.session_id), "add_todo", request, self)
+        await self.app.run_client_tool(await self.session(request.session_id), "add_todo", request, self)
 
     async def on_todo_update(self, request: p.TodoUpdateRequest) -> None:
-        await self.app.run_client_tool(self.session(request.session_id), "update_todo", request, self)
+        await self.app.run_client_tool(await self.session(request.session_id), "update_todo", request, self)
 
     async def on_todo_complete(self, request: p.TodoCompleteRequest) -> None:
-        await self.app.run_client_tool(self.session(request.session_id), "complete_todo", request, self)
+        await self.app.run_client_tool(await self.session(request.session_id), "complete_todo", request, self)
 
     async def on_todo_delete(self, request: p.TodoDeleteRequest) -> None:
-        await self.app.run_client_tool(self.session(request.session_id), "delete_todo", request, self)
+        await self.app.run_client_tool(await self.session(request.session_id), "delete_todo", request, self)
 
     async def on_reminder_list(self, request: p.ReminderListRequest) -> None:
-        session = self.session(request.session_id)
-        self.reply(p.event("reminders", session.id, reminders=self.app.reminders_snapshot(session.id)))
+        session = await self.session(request.session_id)
+        self.reply(p.event("reminders", session.id, reminders=await self.app.reminders_snapshot(session.id)))
 
     async def on_reminder_add(self, request: p.ReminderAddRequest) -> None:
-        await self.app.run_client_tool(self.session(request.session_id), "schedule_reminder", request, self)
+        await self.app.run_client_tool(await self.session(request.session_id), "schedule_reminder", request, self)
 
     async def on_reminder_cancel(self, request: p.ReminderCancelRequest) -> None:
-        await self.app.run_client_tool(self.session(request.session_id), "cancel_reminder", request, self)
+        await self.app.run_client_tool(await self.session(request.session_id), "cancel_reminder", request, self)
 
     async def on_sandbox(self, request: p.Request) -> None:
         if not isinstance(request, p.SandboxRequest):  # pragma: no cover - every type has a handler
             raise ProtocolError(f"unhandled request type {request.type}")
-        session = self.session(request.session_id)
+        session = await self.session(request.session_id)
         action = request.type.removeprefix("sandbox_")
         result = await self.app.sandbox_action(session.id, action, tail=request.tail)
         self.reply(p.event(request.type, session.id, **result))

@@ -10,7 +10,7 @@ from .http import core
 
 
 async def list_sessions(request: Request) -> Response:
-    return JSONResponse({"sessions": core(request).sessions.list()})
+    return JSONResponse({"sessions": await core(request).sessions.list()})
 
 
 routes: list[BaseRoute] = [

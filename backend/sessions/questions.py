@@ -29,7 +29,7 @@ class QuestionBroker:
 
     async def ask(self, question: str, options: list[str] | None) -> str:
         question_id = uuid.uuid4().hex[:12]
-        row = self._store.questions.add(question_id, self._session_id, question, options)
+        row = await self._store.questions.add(question_id, self._session_id, question, options)
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._waiting[question_id] = future
         self._emit("question", **row.to_event())
@@ -39,32 +39,34 @@ class QuestionBroker:
             try:
                 return await asyncio.wait_for(future, self._timeout)
             except TimeoutError:
-                self._close(question_id, "expired")
+                await self._close(question_id, "expired")
                 raise ToolError(f"the user did not answer within {self._timeout:g} s") from None
         except asyncio.CancelledError:
             if not self._detached:  # stopped by the user; a shutdown keeps the question pending
-                self._close(question_id, "cancelled")
+                await asyncio.shield(self._close(question_id, "cancelled"))
             raise
         finally:
             self._waiting.pop(question_id, None)
 
-    def answer(self, question_id: str, content: str) -> bool:
+    async def answer(self, question_id: str, content: str) -> bool:
         """Deliver an answer to a waiting tool. False when no live tool is waiting for it."""
         future = self._waiting.get(question_id)
         if future is None or future.done():
             return False
-        if not self._store.questions.close(question_id, "answered", content):
+        if not await self._store.questions.close(question_id, "answered", content):
+            return False
+        if future.done():
             return False
         self._emit("question_closed", question_id=question_id, status="answered", answer=content)
         future.set_result(content)
         return True
 
-    def answer_offline(self, question_id: str, content: str) -> QuestionRow:
+    async def answer_offline(self, question_id: str, content: str) -> QuestionRow:
         """Answer a question whose tool call is gone (the server restarted since it was asked)."""
-        row = self._store.questions.get(question_id)
+        row = await self._store.questions.get(question_id)
         if row is None or row.session_id != self._session_id:
             raise AgentChatError(f"unknown question {question_id!r}", code="unknown_question")
-        if row.status != "pending" or not self._store.questions.close(question_id, "answered", content):
+        if row.status != "pending" or not await self._store.questions.close(question_id, "answered", content):
             raise AgentChatError(f"question {question_id!r} is already {row.status}", code="question_closed")
         self._emit("question_closed", question_id=question_id, status="answered", answer=content)
         return row
@@ -72,11 +74,11 @@ class QuestionBroker:
     def is_live(self, question_id: str) -> bool:
         return question_id in self._waiting
 
-    def cancel_all(self) -> None:
+    async def cancel_all(self) -> None:
         for question_id, future in list(self._waiting.items()):
             if not future.done():
                 future.cancel()
-            self._close(question_id, "cancelled")
+            await self._close(question_id, "cancelled")
 
     def detach(self) -> None:
         """Server shutdown: stop waiting but keep the questions pending, to be answered after restart."""
@@ -85,9 +87,9 @@ class QuestionBroker:
             if not future.done():
                 future.cancel()
 
-    def pending(self) -> list[QuestionRow]:
-        return self._store.questions.pending(self._session_id)
+    async def pending(self) -> list[QuestionRow]:
+        return await self._store.questions.pending(self._session_id)
 
-    def _close(self, question_id: str, status: str) -> None:
-        if self._store.questions.close(question_id, status):
+    async def _close(self, question_id: str, status: str) -> None:
+        if await self._store.questions.close(question_id, status):
             self._emit("question_closed", question_id=question_id, status=status)

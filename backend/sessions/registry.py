@@ -23,29 +23,40 @@ class SessionRegistry:
         self.services = services
         self._live: dict[str, Session] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self._loading: dict[str, asyncio.Task[Session]] = {}
 
     # --- lookup ---------------------------------------------------------------------------------------
-    def get(self, session_id: str) -> Session:
-        """The live session, loaded from disk if needed. Raises SessionNotFoundError."""
+    def live(self, session_id: str) -> Session | None:
+        """The session if it is loaded in this process."""
+        return self._live.get(session_id)
+
+    async def get(self, session_id: str) -> Session:
+        """The live session, loaded from the store if needed. Raises SessionNotFoundError."""
         session = self._live.get(session_id)
         if session is not None:
             return session
-        row = self.services.store.sessions.get(session_id)
-        if row is None:
-            raise SessionNotFoundError(f"unknown session {session_id!r}")
-        session = Session(row, self.services)
-        self._live[session_id] = session
-        session.recover()
-        return session
+        loading = self._loading.get(session_id)
+        if loading is None:
+            loading = asyncio.get_running_loop().create_task(self._load(session_id), name=f"load-{session_id}")
+            self._loading[session_id] = loading
+        return await asyncio.shield(loading)
 
-    def create(self, *, timezone: str | None = None, title: str | None = None) -> Session:
+    async def _load(self, session_id: str) -> Session:
+        try:
+            row = await self.services.store.sessions.get(session_id)
+            if row is None:
+                raise SessionNotFoundError(f"unknown session {session_id!r}")
+            session = Session(row, self.services)
+            self._live[session_id] = session
+            await session.recover()
+            return session
+        finally:
+            self._loading.pop(session_id, None)
+
+    async def create(self, *, timezone: str | None = None, title: str | None = None) -> Session:
         session_id = uuid.uuid4().hex
-        store = self.services.store
-        row = store.sessions.create(session_id, timezone=timezone)
-        if title:
-            store.sessions.set_title(session_id, title)
+        row = await self.services.store.sessions.create(session_id, timezone=timezone, title=title or None)
         session = Session(row, self.services)
-        session.title = title
         self._live[session_id] = session
         return session
 
@@ -56,9 +67,9 @@ class SessionRegistry:
     def running_count(self) -> int:
         return sum(1 for s in self._live.values() if s.running)
 
-    def list(self) -> list[dict[str, Any]]:
+    async def list(self) -> list[dict[str, Any]]:
         out = []
-        for row in self.services.store.sessions.list():
+        for row in await self.services.store.sessions.list():
             item = row.summary()
             live = self._live.get(row.id)
             item["running"] = bool(live and live.running)
@@ -67,29 +78,29 @@ class SessionRegistry:
 
     # --- changes --------------------------------------------------------------------------------------
     async def delete(self, session_id: str) -> None:
-        session = self.get(session_id)
+        session = await self.get(session_id)
         await session.close()
         self._live.pop(session_id, None)
         sandbox = self.services.sandbox
         if sandbox is not None:
             with contextlib.suppress(Exception):
                 await sandbox.remove(session_id)
-        self.services.hub.flush()
-        self.services.store.sessions.delete(session_id)
+        await self.services.hub.flush()
+        await self.services.store.sessions.delete(session_id)
         if self.services.reminders is not None:
             self.services.reminders.wake()
 
     async def reset(self, session_id: str) -> Session:
         """Forget the conversation, keep the id (and its todos and reminders)."""
-        session = self.get(session_id)
-        session.stop()
+        session = await self.get(session_id)
+        await session.stop()
         await session.close()
         self._live.pop(session_id, None)
-        self.services.hub.flush()
-        self.services.store.sessions.reset(session_id)
-        fresh = self.get(session_id)
+        await self.services.hub.flush()
+        await self.services.store.sessions.reset(session_id)
+        fresh = await self.get(session_id)
         fresh.channel.subscribers |= session.channel.subscribers
-        self.services.hub.emit_now(fresh.channel, "reset")
+        await self.services.hub.emit_now(fresh.channel, "reset")
         return fresh
 
     # --- eviction -------------------------------------------------------------------------------------
@@ -124,4 +135,4 @@ class SessionRegistry:
         for session in list(self._live.values()):
             await session.close()
         self._live.clear()
-        self.services.hub.flush()
+        await self.services.hub.flush()

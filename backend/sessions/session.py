@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AgentChatError, BusyError, ToolError
-from ..store import SessionRow
+from ..store import SessionRow, Tx
 from ..team.builder import BuiltTeam, TeamHooks
 from ..team.runner import TurnRunner
 from ..tools.registry import ToolDeps
@@ -90,15 +90,15 @@ class Session:
     def touch(self) -> None:
         self.last_active = time.monotonic()
 
-    def set_timezone(self, tz: str | None) -> None:
+    async def set_timezone(self, tz: str | None) -> None:
         if tz and tz != self.timezone:
             self.timezone = tz
-            self.services.store.sessions.set_timezone(self.id, tz)
+            await self.services.store.sessions.set_timezone(self.id, tz)
             if not self.running:
                 self._team = None  # tools are rebuilt with the new zone on the next turn
 
     # --- input ----------------------------------------------------------------------------------------
-    def submit(self, content: str, *, client_id: str | None = None) -> dict[str, Any]:
+    async def submit(self, content: str, *, client_id: str | None = None) -> dict[str, Any]:
         """Persist the message (the acknowledgement is sent only after the commit) and queue its turn."""
         if self._closed:
             raise AgentChatError("this session was closed", code="session_closed")
@@ -111,24 +111,31 @@ class Session:
         fields: dict[str, Any] = {"content": content, "message_id": message_id}
         if client_id:
             fields["client_id"] = client_id
-        row, frame = hub.prepare(self.channel, "user_message", **fields)
-        inbox_id = store.state.add_inbox(self.id, "user", "user", content, seq=row[1], events=[row])
-        hub.publish(self.channel, [frame])
-        if self.title is None:
-            title = " ".join(content.split())[:TITLE_CHARS]
-            if store.sessions.set_title_if_empty(self.id, title):
-                self.title = title
+        seq = 0
+
+        async def add_inbox(tx: Tx, body: dict[str, Any]) -> int:
+            nonlocal seq
+            seq = body["seq"]
+            return await store.state.add_inbox(self.id, "user", "user", content, seq=seq, tx=tx)
+
+        inbox_id = await hub.commit(self.channel, "user_message", add_inbox, **fields)
         turn = Turn(inbox_id=inbox_id, content=content, command=command, client_id=client_id)
-        if self.running or self._queue:
-            hub.emit_now(self.channel, "queued", message_id=message_id, position=len(self._queue) + 1)
+        waits = self.running or bool(self._queue)
+        position = len(self._queue) + 1
         self._queue.append(turn)
         self._ensure_worker()
-        return {"message_id": message_id, "seq": row[1]}
+        if waits:  # queued synchronously here: its seq comes before anything the turn emits
+            await hub.emit_now(self.channel, "queued", message_id=message_id, position=position)
+        if self.title is None:
+            title = " ".join(content.split())[:TITLE_CHARS]
+            if await store.sessions.set_title_if_empty(self.id, title):
+                self.title = title
+        return {"message_id": message_id, "seq": seq}
 
-    def stop(self) -> bool:
+    async def stop(self) -> bool:
         """Cancel the running turn (queued turns stay queued). False when nothing was running."""
         turn = self._current
-        self.questions.cancel_all()
+        await self.questions.cancel_all()
         if turn is None or turn.finished:
             return False
         turn.token.cancel()
@@ -144,13 +151,13 @@ class Session:
             logger.warning("session %s: turn did not stop within the watchdog; abandoning the team", self.id)
             task.cancel()
 
-    def answer(self, question_id: str, content: str) -> None:
+    async def answer(self, question_id: str, content: str) -> None:
         """Route an answer to the waiting tool, or (after a restart) turn it into the next message."""
         self.touch()
-        if self.questions.answer(question_id, content):
+        if await self.questions.answer(question_id, content):
             return
-        row = self.questions.answer_offline(question_id, content)
-        self.submit(f'Answer to your earlier question "{row.question}": {content}')
+        row = await self.questions.answer_offline(question_id, content)
+        await self.submit(f'Answer to your earlier question "{row.question}": {content}')
 
     # --- the worker -----------------------------------------------------------------------------------
     def _ensure_worker(self) -> None:
@@ -173,11 +180,11 @@ class Session:
                     raise
                 # the turn task itself was cancelled (stop watchdog or close)
                 if not turn.finished:
-                    self._finish_failed(turn, "cancelled", None)
+                    await self._finish_failed(turn, "cancelled", None)
             except Exception as exc:  # a bug in our turn code: report it, keep the session usable
                 logger.exception("session %s: turn crashed", self.id)
                 if not turn.finished:
-                    self._finish_failed(turn, "error", exc)
+                    await self._finish_failed(turn, "error", exc)
             finally:
                 self._current = None
                 self._turn_task = None
@@ -210,11 +217,11 @@ class Session:
         answer = f"```\n{text}\n```"
         self.emit("response", content=answer, agent="terminal")
         note = f"[The user ran `{turn.command}` directly in the terminal.]\n{text}"
-        self._commit(turn, "ok", state=None, consumed=[turn.inbox_id], notes=[("terminal", note)])
+        await self._commit(turn, "ok", state=None, consumed=[turn.inbox_id], notes=[("terminal", note)])
 
     async def _run_model_turn(self, turn: Turn) -> None:
         built = await self._ensure_team()
-        pending = self.services.store.state.pending(self.id)
+        pending = await self.services.store.state.pending(self.id)
         context = [item for item in pending if item.id < turn.inbox_id]
         task = built.task([(i.source, as_context(i)) for i in context], turn.content)
         consumed = [i.id for i in context] + [turn.inbox_id]
@@ -223,12 +230,12 @@ class Session:
         if outcome.status == "ok":
             self.emit("response", content=outcome.response or "", agent=outcome.agent)
             state = await self._save_state(built)
-            self._commit(turn, "ok", state=state, consumed=consumed)
+            await self._commit(turn, "ok", state=state, consumed=consumed)
             self._compact_later(built, turn)
         else:
-            self._finish_failed(turn, outcome.status, outcome.error, consumed=consumed)
+            await self._finish_failed(turn, outcome.status, outcome.error, consumed=consumed)
 
-    def _finish_failed(
+    async def _finish_failed(
         self, turn: Turn, status: str, error: BaseException | None, *, consumed: list[int] | None = None
     ) -> None:
         """Cancelled or failed: drop the team, keep what the user said as context for next time."""
@@ -239,9 +246,9 @@ class Session:
         reason = "stopped by the user" if status == "cancelled" else "failed"
         note = f"[The previous turn was {reason} before an answer. The user had said:]\n{turn.content[:NOTE_CHARS]}"
         ids = consumed if consumed is not None else [turn.inbox_id]
-        self._commit(turn, status, state=None, consumed=ids, notes=[("user", note)])
+        await self._commit(turn, status, state=None, consumed=ids, notes=[("user", note)])
 
-    def _commit(
+    async def _commit(
         self,
         turn: Turn,
         status: str,
@@ -253,19 +260,21 @@ class Session:
         if turn.finished:
             return
         turn.finished = True
-        hub, store = self.services.hub, self.services.store
-        row, frame = hub.prepare(
+        store = self.services.store
+
+        async def save(tx: Tx, body: dict[str, Any]) -> None:
+            await store.state.commit_turn(self.id, state=state, seq=body["seq"], consumed=consumed, tx=tx)
+            for source, text in notes:
+                await store.state.add_inbox(self.id, "note", source, text, tx=tx)
+
+        await self.services.hub.commit(
             self.channel,
             "done",
+            save,
             status=status,
             usage={**turn.usage, "reported": turn.usage_reported},
             duration_ms=round((time.monotonic() - turn.started) * 1000, 1),
         )
-        with store.db.transaction():
-            store.state.commit_turn(self.id, state=state, seq=row[1], consumed=consumed, events=[row])
-            for source, text in notes:
-                store.state.add_inbox(self.id, "note", source, text)
-        hub.publish(self.channel, [frame])
 
     # --- the team -------------------------------------------------------------------------------------
     async def _ensure_team(self) -> BuiltTeam:
@@ -280,7 +289,7 @@ class Session:
                 on_tool_timing=self._tool_durations.__setitem__,
             )
         )
-        saved = self.services.store.state.load(self.id)
+        saved = await self.services.store.state.load(self.id)
         if saved is not None:
             await built.team.load_state(json.loads(saved[0]))
         self._team = built
@@ -344,26 +353,33 @@ class Session:
             self.emit("warning", code="context", message=warning, agent=report.agent)
 
     # --- things that happen to the session -----------------------------------------------------------
-    def deliver_reminder(self, row: Any, late: bool) -> None:
-        """A reminder fired: every attached client sees it now, others when they resume (seq)."""
+    async def deliver_reminder(self, row: Any, late: bool) -> None:
+        """A reminder fired: every attached client sees it now, others when they resume (seq).
+
+        The event and the inbox row are stored in one transaction (with ``also`` when given: the
+        scheduler records the occurrence in it, so a reminder fires once across a cluster)."""
         key = row.dedup_key
         store = self.services.store
-        if key in store.events.recent_keys(self.id, "reminder", limit=50):
+        if key in await store.events.recent_keys(self.id, "reminder", limit=50):
             return  # already delivered before a crash prevented marking it fired
         due = row.to_dict().get("due")
-        self.emit("reminder", reminder_id=row.id, message=row.message, due=due, late=late, key=key)
-        self.services.hub.flush()
         when = f"{due} (delivered late)" if late else due
-        store.state.add_inbox(self.id, "reminder", "reminder", f"[Reminder for {when}: {row.message}]")
 
-    def reminders_changed(self) -> None:
-        rows = self.services.store.reminders.list(self.id)
+        async def add_inbox(tx: Tx, body: dict[str, Any]) -> None:
+            await store.state.add_inbox(self.id, "reminder", "reminder", f"[Reminder for {when}: {row.message}]", tx=tx)
+
+        await self.services.hub.commit(
+            self.channel, "reminder", add_inbox, reminder_id=row.id, message=row.message, due=due, late=late, key=key
+        )
+
+    async def reminders_changed(self) -> None:
+        rows = await self.services.store.reminders.list(self.id)
         self.emit("reminders", reminders=[row.to_dict() for row in rows])
 
-    def recover(self) -> None:
+    async def recover(self) -> None:
         """After a crash: close turns that were running or queued, keep their messages as context."""
         store, hub = self.services.store, self.services.hub
-        unanswered = [item for item in store.state.pending(self.id) if item.kind == "user"]
+        unanswered = [item for item in await store.state.pending(self.id) if item.kind == "user"]
         if not unanswered:
             return
         logger.warning("session %s: %d message(s) interrupted by a restart", self.id, len(unanswered))
@@ -373,13 +389,15 @@ class Session:
             code="interrupted",
             message="the server restarted before this turn finished; your message is kept as context",
         )
-        row, frame = hub.prepare(self.channel, "done", status="error", usage={}, interrupted=True)
-        with store.db.transaction():
-            store.state.commit_turn(self.id, state=None, seq=row[1], consumed=[i.id for i in unanswered], events=[row])
+
+        async def close(tx: Tx, body: dict[str, Any]) -> None:
+            consumed = [i.id for i in unanswered]
+            await store.state.commit_turn(self.id, state=None, seq=body["seq"], consumed=consumed, tx=tx)
             for item in unanswered:
                 note = f"[Earlier message that was not answered (server restart):]\n{item.content[:NOTE_CHARS]}"
-                store.state.add_inbox(self.id, "note", "user", note)
-        hub.publish(self.channel, [frame])
+                await store.state.add_inbox(self.id, "note", "user", note, tx=tx)
+
+        await hub.commit(self.channel, "done", close, status="error", usage={}, interrupted=True)
 
     # --- lifecycle ------------------------------------------------------------------------------------
     def reset_team(self) -> None:

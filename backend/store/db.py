@@ -1,125 +1,87 @@
-"""The SQLite connection: pragmas, numbered migrations, transactions, off-loop checkpoints.
+"""The engine-neutral database interface every repository is written against.
 
-All statements are short and run on the event-loop thread (a WAL commit with
-``synchronous=NORMAL`` is a ``write()``, not an ``fsync``: tens of microseconds, and durable
-against ``kill -9``). The only slow operation, the WAL checkpoint, runs in a worker thread on its
-own connection, so a disk stall never blocks the loop.
+Repositories write portable SQL with ``?`` placeholders; each engine (:mod:`.sqlite`,
+:mod:`.postgres`) runs it asynchronously and supplies the few dialect fragments that differ
+(:class:`Dialect`). Reads outside a transaction see everything committed before they start.
+
+``async with db.transaction(tx) as t`` joins ``tx`` when one is given (a repository method called
+from inside a larger transaction) and otherwise opens one: commit on success, rollback on any
+exception.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import sqlite3
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from .migrations import MIGRATIONS
-
-logger = logging.getLogger(__name__)
-
-CHECKPOINT_INTERVAL = 30.0
+Params = Sequence[Any]
+Row = tuple[Any, ...]
 
 
-class Database:
-    """One SQLite file in WAL mode. Use :meth:`transaction` for every write."""
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """SQL fragments that differ between engines (kept tiny on purpose)."""
 
-    def __init__(self, path: Path, *, synchronous: str = "NORMAL") -> None:
-        self.path = path
-        self._synchronous = synchronous
-        self._conn: sqlite3.Connection | None = None
-        self._checkpoint_task: asyncio.Task[None] | None = None
+    name: str  # "sqlite" | "postgres"
+    #: ``json_text("body", "key")``: a top-level string field of a JSON text column.
+    json_text_template: str
+    #: The database server's clock in epoch seconds (leases use it: one clock for every process).
+    now: str
+    #: Appended to a SELECT that claims rows other processes must skip ("" when one writer).
+    skip_locked: str
+    #: Appended to a SELECT that must hold rows unchanged until commit ("" when one writer).
+    for_share: str
 
-    @property
-    def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise RuntimeError("database is not open")
-        return self._conn
+    def json_text(self, column: str, field: str) -> str:
+        return self.json_text_template.format(column=column, field=field)
 
-    def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={self._synchronous}")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=5000")
-        # Checkpoints happen off the loop (see checkpoint_forever), never inside a commit.
-        conn.execute("PRAGMA wal_autocheckpoint=0")
-        self._conn = conn
-        self._migrate()
 
-    def close(self) -> None:
-        if self._checkpoint_task is not None:
-            self._checkpoint_task.cancel()
-            self._checkpoint_task = None
-        if self._conn is not None:
-            try:
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error:  # pragma: no cover - best effort at shutdown
-                logger.warning("final checkpoint failed", exc_info=True)
-            self._conn.close()
-            self._conn = None
+class Tx(Protocol):
+    """One open transaction."""
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT; rolls back on any exception."""
-        conn = self.conn
-        if conn.in_transaction:  # nested use joins the outer transaction
-            yield conn
-            return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; returns the number of rows it changed."""
+        ...
 
-    def _migrate(self) -> None:
-        conn = self.conn
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations "
-            "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
-        )
-        applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-        for version, name, migrate in MIGRATIONS:
-            if version in applied:
-                continue
-            logger.info("applying migration %03d_%s", version, name)
-            with self.transaction():
-                migrate(conn.cursor())
-                conn.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                    (version, name, time.time()),
-                )
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None: ...
 
-    def schema_version(self) -> int:
-        row = self.conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()
-        return int(row[0])
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
 
-    # --- checkpoints off the event loop ---------------------------------------------------------
-    def start_checkpointing(self, interval: float = CHECKPOINT_INTERVAL) -> None:
-        if self._checkpoint_task is None:
-            self._checkpoint_task = asyncio.get_running_loop().create_task(
-                self._checkpoint_forever(interval), name="sqlite-checkpoint"
-            )
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
 
-    async def _checkpoint_forever(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await asyncio.to_thread(self.checkpoint)
-            except sqlite3.Error:
-                logger.warning("WAL checkpoint failed", exc_info=True)
+    def after_commit(self, callback: Any) -> None:
+        """Run ``callback()`` once the transaction has committed (never on rollback)."""
+        ...
 
-    def checkpoint(self) -> None:
-        """Copy the WAL into the database file (PASSIVE: never waits for readers or writers)."""
-        conn = sqlite3.connect(self.path, isolation_level=None)
-        try:
-            conn.execute("PRAGMA busy_timeout=1000")
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        finally:
-            conn.close()
+
+class Database(Protocol):
+    """An open engine: reads, transactions, migrations."""
+
+    dialect: Dialect
+    #: Where the data lives, for logs and /healthz (a path or a URL without its password).
+    where: str
+    #: Failed background upkeep runs (SQLite WAL checkpoints), for /healthz.
+    checkpoint_errors: int
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def transaction(self, tx: Tx | None = None) -> AbstractAsyncContextManager[Tx]: ...
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    async def schema_version(self) -> int: ...
+
+    def start_checkpointing(self) -> None:
+        """Start the engine's own background upkeep, if it has any."""
+        ...
+
+
+async def joined(tx: Tx) -> AsyncIterator[Tx]:
+    """The body of ``transaction(tx)`` when the caller already holds a transaction."""
+    yield tx

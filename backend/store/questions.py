@@ -43,31 +43,31 @@ class QuestionRepo:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def add(self, question_id: str, session_id: str, question: str, options: list[str] | None) -> QuestionRow:
+    async def add(self, question_id: str, session_id: str, question: str, options: list[str] | None) -> QuestionRow:
         now = time.time()
-        with self._db.transaction() as conn:
-            conn.execute(
+        async with self._db.transaction() as tx:
+            await tx.execute(
                 "INSERT INTO questions (id, session_id, question, options, created_at) VALUES (?, ?, ?, ?, ?)",
                 (question_id, session_id, question, json.dumps(options) if options else None, now),
             )
         return QuestionRow(question_id, session_id, question, options, "pending", None, now)
 
-    def get(self, question_id: str) -> QuestionRow | None:
-        r = self._db.conn.execute(f"SELECT {_COLUMNS} FROM questions WHERE id = ?", (question_id,)).fetchone()  # noqa: S608
+    async def get(self, question_id: str) -> QuestionRow | None:
+        r = await self._db.fetchone(f"SELECT {_COLUMNS} FROM questions WHERE id = ?", (question_id,))  # noqa: S608
         return _row(r) if r else None
 
-    def pending(self, session_id: str) -> list[QuestionRow]:
-        rows = self._db.conn.execute(
+    async def pending(self, session_id: str) -> list[QuestionRow]:
+        rows = await self._db.fetchall(
             f"SELECT {_COLUMNS} FROM questions WHERE session_id = ? AND status = 'pending' ORDER BY created_at",  # noqa: S608
             (session_id,),
-        ).fetchall()
+        )
         return [_row(r) for r in rows]
 
-    def close(self, question_id: str, status: str, answer: str | None = None) -> bool:
+    async def close(self, question_id: str, status: str, answer: str | None = None) -> bool:
         """pending -> answered/cancelled/expired. False if it was not pending (answered twice, ...)."""
-        with self._db.transaction() as conn:
-            cur = conn.execute(
+        async with self._db.transaction() as tx:
+            changed = await tx.execute(
                 "UPDATE questions SET status = ?, answer = ?, answered_at = ? WHERE id = ? AND status = 'pending'",
                 (status, answer, time.time(), question_id),
             )
-        return cur.rowcount > 0
+        return changed > 0

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .db import Database
+from .db import Database, Tx
 
 REMINDER_STATUSES = ("scheduled", "fired", "cancelled")
 
@@ -101,7 +101,7 @@ class ReminderRepo:
         self._db = db
 
     # --- per session ------------------------------------------------------------------------------
-    def add(
+    async def add(
         self,
         session_id: str,
         message: str,
@@ -112,23 +112,21 @@ class ReminderRepo:
         now: float | None = None,
     ) -> ReminderRow:
         ts = time.time() if now is None else now
-        with self._db.transaction() as conn:
-            cur = conn.execute(
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone(
                 "INSERT INTO reminders (session_id, message, due_at, timezone, repeat, status, fire_count, "
-                "created_at) VALUES (?, ?, ?, ?, ?, 'scheduled', 0, ?)",
+                "created_at) VALUES (?, ?, ?, ?, ?, 'scheduled', 0, ?) RETURNING id",
                 (session_id, message, due_at, timezone, repeat, ts),
             )
-        assert cur.lastrowid is not None
-        return ReminderRow(cur.lastrowid, session_id, message, due_at, timezone, repeat, "scheduled", 0, ts, None)
+        assert row is not None
+        return ReminderRow(int(row[0]), session_id, message, due_at, timezone, repeat, "scheduled", 0, ts, None)
 
-    def get(self, session_id: str, reminder_id: int) -> ReminderRow | None:
-        values = self._db.conn.execute(
-            f"SELECT {_COLUMNS} FROM reminders WHERE session_id = ? AND id = ?",  # noqa: S608
-            (session_id, reminder_id),
-        ).fetchone()
+    async def get(self, session_id: str, reminder_id: int, *, tx: Tx | None = None) -> ReminderRow | None:
+        sql = f"SELECT {_COLUMNS} FROM reminders WHERE session_id = ? AND id = ?"  # noqa: S608
+        values = await (tx or self._db).fetchone(sql, (session_id, reminder_id))
         return _row(values) if values else None
 
-    def list(self, session_id: str, status: str | None = "scheduled", *, limit: int | None = None) -> _Rows:
+    async def list(self, session_id: str, status: str | None = "scheduled", *, limit: int | None = None) -> _Rows:
         """The session's reminders in due order (``status=None``: every status)."""
         sql = f"SELECT {_COLUMNS} FROM reminders WHERE session_id = ?"  # noqa: S608
         params: list[object] = [session_id]
@@ -139,50 +137,64 @@ class ReminderRepo:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return [_row(values) for values in self._db.conn.execute(sql, params)]
+        return [_row(values) for values in await self._db.fetchall(sql, params)]
 
-    def count(self, session_id: str, *, status: str = "scheduled") -> int:
-        row = self._db.conn.execute(
+    async def count(self, session_id: str, *, status: str = "scheduled") -> int:
+        row = await self._db.fetchone(
             "SELECT COUNT(*) FROM reminders WHERE session_id = ? AND status = ?", (session_id, status)
-        ).fetchone()
-        return int(row[0])
+        )
+        return int(row[0]) if row else 0
 
-    def cancel(self, session_id: str, reminder_id: int) -> ReminderRow | None:
-        """Cancel a scheduled reminder; returns the cancelled row, or None if none was scheduled."""
-        with self._db.transaction() as conn:
-            cur = conn.execute(
+    async def cancel(self, session_id: str, reminder_id: int) -> ReminderRow | None:
+        """Cancel a scheduled reminder; returns it as it is now, or None if none was scheduled."""
+        async with self._db.transaction() as tx:
+            changed = await tx.execute(
                 "UPDATE reminders SET status = 'cancelled' WHERE session_id = ? AND id = ? AND status = 'scheduled'",
                 (session_id, reminder_id),
             )
-            if cur.rowcount == 0:
+            if changed == 0:
                 return None
-        return self.get(session_id, reminder_id)
+            return await self.get(session_id, reminder_id, tx=tx)
 
     # --- scheduler (all sessions) -------------------------------------------------------------------
-    def next_due_at(self) -> float | None:
+    async def next_due_at(self) -> float | None:
         """The earliest due time of any scheduled reminder, or None."""
-        row = self._db.conn.execute("SELECT MIN(due_at) FROM reminders WHERE status = 'scheduled'").fetchone()
-        return None if row[0] is None else float(row[0])
+        row = await self._db.fetchone("SELECT MIN(due_at) FROM reminders WHERE status = 'scheduled'")
+        return None if row is None or row[0] is None else float(row[0])
 
-    def due(self, now: float, *, limit: int = 100) -> _Rows:
+    async def due(self, now: float, *, limit: int = 100) -> _Rows:
         """Scheduled reminders of every session due at or before ``now``, earliest first."""
-        rows = self._db.conn.execute(
+        rows = await self._db.fetchall(
             f"SELECT {_COLUMNS} FROM reminders WHERE status = 'scheduled' AND due_at <= ? "  # noqa: S608
             "ORDER BY due_at, id LIMIT ?",
             (now, limit),
         )
         return [_row(values) for values in rows]
 
-    def record_fire(self, row: ReminderRow, *, fired_at: float, next_due_at: float | None) -> bool:
+    async def claim_due(self, now: float, tx: Tx) -> ReminderRow | None:
+        """Lock one due reminder inside ``tx`` (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so every
+        process claims a different row; SQLite's single writer serializes the same query)."""
+        lock = self._db.dialect.skip_locked
+        values = await tx.fetchone(
+            f"SELECT {_COLUMNS} FROM reminders WHERE status = 'scheduled' AND due_at <= ? "  # noqa: S608
+            f"ORDER BY due_at, id LIMIT 1{lock}",
+            (now,),
+        )
+        return _row(values) if values else None
+
+    async def record_fire(
+        self, row: ReminderRow, *, fired_at: float, next_due_at: float | None, tx: Tx | None = None
+    ) -> bool:
         """Mark the occurrence ``row.key`` delivered: a one-shot becomes ``fired``, a repeating one
         moves to ``next_due_at``. A no-op (False) if the row changed meanwhile (cancelled, or the
         occurrence was already recorded), so a stale caller can never double-advance it.
         """
-        with self._db.transaction() as conn:
-            cur = conn.execute(
+        async with self._db.transaction(tx) as t:
+            changed = await t.execute(
                 "UPDATE reminders SET fire_count = fire_count + 1, fired_at = ?, "
-                "status = CASE WHEN ? IS NULL THEN 'fired' ELSE status END, due_at = COALESCE(?, due_at) "
+                "status = CASE WHEN CAST(? AS DOUBLE PRECISION) IS NULL THEN 'fired' ELSE status END, "
+                "due_at = COALESCE(CAST(? AS DOUBLE PRECISION), due_at) "
                 "WHERE id = ? AND status = 'scheduled' AND fire_count = ?",
                 (fired_at, next_due_at, next_due_at, row.id, row.fire_count),
             )
-        return cur.rowcount > 0
+        return changed > 0

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from .db import Database
+from .db import Database, Row, Tx
 
 #: A session's last seq is the highest seq of its events (primary-key probe); not stored twice.
 _LAST_SEQ = "(SELECT COALESCE(MAX(seq), 0) FROM events WHERE events.session_id = sessions.id)"
 
-SESSION_TABLES = ("events", "team_state", "inbox", "todos", "reminders", "questions")
+SESSION_TABLES = ("events", "team_state", "inbox", "todos", "reminders", "questions", "leases", "commands")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,61 +36,68 @@ class SessionRepo:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def create(self, session_id: str, *, timezone: str | None = None) -> SessionRow:
+    async def create(self, session_id: str, *, timezone: str | None = None, title: str | None = None) -> SessionRow:
         now = time.time()
-        with self._db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO sessions (id, created_at, updated_at, timezone) VALUES (?, ?, ?, ?)",
-                (session_id, now, now, timezone),
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO sessions (id, title, created_at, updated_at, timezone) VALUES (?, ?, ?, ?, ?)",
+                (session_id, title, now, now, timezone),
             )
-        return SessionRow(session_id, None, now, now, 0, timezone)
+        return SessionRow(session_id, title, now, now, 0, timezone)
 
-    def get(self, session_id: str) -> SessionRow | None:
-        row = self._db.conn.execute(
+    async def get(self, session_id: str) -> SessionRow | None:
+        row = await self._db.fetchone(
             f"SELECT id, title, created_at, updated_at, {_LAST_SEQ}, timezone FROM sessions WHERE id = ?",  # noqa: S608
             (session_id,),
-        ).fetchone()
-        return SessionRow(*row) if row else None
+        )
+        return _session(row) if row else None
 
-    def list(self, limit: int = 200) -> list[SessionRow]:
-        rows = self._db.conn.execute(
+    async def list(self, limit: int = 200) -> list[SessionRow]:
+        rows = await self._db.fetchall(
             f"SELECT id, title, created_at, updated_at, {_LAST_SEQ}, timezone FROM sessions "  # noqa: S608
             "ORDER BY updated_at DESC LIMIT ?",
             (limit,),
-        ).fetchall()
-        return [SessionRow(*row) for row in rows]
+        )
+        return [_session(row) for row in rows]
 
-    def count(self) -> int:
-        return int(self._db.conn.execute("SELECT COUNT(*) FROM sessions").fetchone()[0])
+    async def count(self) -> int:
+        row = await self._db.fetchone("SELECT COUNT(*) FROM sessions")
+        return int(row[0]) if row else 0
 
-    def touch(self, session_id: str) -> None:
+    async def touch(self, session_id: str, *, tx: Tx | None = None) -> None:
         """Record activity (a message, a finished turn): the sessions list is ordered by it."""
-        with self._db.transaction() as conn:
-            conn.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (time.time(), session_id))
+        async with self._db.transaction(tx) as t:
+            await t.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (time.time(), session_id))
 
-    def set_title(self, session_id: str, title: str) -> None:
-        with self._db.transaction() as conn:
-            conn.execute("UPDATE sessions SET title = ? WHERE id = ?", (title, session_id))
+    async def set_title(self, session_id: str, title: str) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute("UPDATE sessions SET title = ? WHERE id = ?", (title, session_id))
 
-    def set_title_if_empty(self, session_id: str, title: str) -> bool:
-        with self._db.transaction() as conn:
-            cur = conn.execute("UPDATE sessions SET title = ? WHERE id = ? AND title IS NULL", (title, session_id))
-        return cur.rowcount > 0
+    async def set_title_if_empty(self, session_id: str, title: str) -> bool:
+        async with self._db.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE sessions SET title = ? WHERE id = ? AND title IS NULL", (title, session_id)
+            )
+        return changed > 0
 
-    def set_timezone(self, session_id: str, timezone: str) -> None:
-        with self._db.transaction() as conn:
-            conn.execute("UPDATE sessions SET timezone = ? WHERE id = ?", (timezone, session_id))
+    async def set_timezone(self, session_id: str, timezone: str) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute("UPDATE sessions SET timezone = ? WHERE id = ?", (timezone, session_id))
 
-    def delete(self, session_id: str) -> bool:
+    async def delete(self, session_id: str) -> bool:
         """Remove the session and every row that belongs to it."""
-        with self._db.transaction() as conn:
+        async with self._db.transaction() as tx:
             for table in SESSION_TABLES:
-                conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))  # noqa: S608
-            cur = conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
-        return cur.rowcount > 0
+                await tx.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))  # noqa: S608
+            changed = await tx.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+        return changed > 0
 
-    def reset(self, session_id: str) -> None:
+    async def reset(self, session_id: str) -> None:
         """Forget the conversation (events stay: the timeline records the reset)."""
-        with self._db.transaction() as conn:
-            conn.execute("DELETE FROM team_state WHERE session_id = ?", (session_id,))
-            conn.execute("UPDATE inbox SET consumed = 1 WHERE session_id = ?", (session_id,))
+        async with self._db.transaction() as tx:
+            await tx.execute("DELETE FROM team_state WHERE session_id = ?", (session_id,))
+            await tx.execute("UPDATE inbox SET consumed = 1 WHERE session_id = ?", (session_id,))
+
+
+def _session(row: Row) -> SessionRow:
+    return SessionRow(str(row[0]), row[1], float(row[2]), float(row[3]), int(row[4]), row[5])

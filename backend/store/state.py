@@ -6,8 +6,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .db import Database
-from .events import EventRepo, EventRow
+from .db import Database, Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,35 +22,34 @@ class StateRepo:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def load(self, session_id: str) -> tuple[str, int] | None:
-        row = self._db.conn.execute("SELECT state, seq FROM team_state WHERE session_id = ?", (session_id,)).fetchone()
+    async def load(self, session_id: str) -> tuple[str, int] | None:
+        row = await self._db.fetchone("SELECT state, seq FROM team_state WHERE session_id = ?", (session_id,))
         return (str(row[0]), int(row[1])) if row else None
 
-    def commit_turn(
+    async def commit_turn(
         self,
         session_id: str,
         *,
         state: str | None,
         seq: int,
         consumed: Sequence[int],
-        events: Sequence[EventRow] = (),
+        tx: Tx | None = None,
     ) -> None:
-        """Atomically: save the team state, mark inbox items consumed, append closing events."""
-        with self._db.transaction() as conn:
+        """Atomically: save the team state, mark inbox items consumed, record the activity."""
+        async with self._db.transaction(tx) as t:
             if state is not None:
-                conn.execute(
+                await t.execute(
                     "INSERT INTO team_state (session_id, state, seq, updated_at) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT(session_id) DO UPDATE SET state = excluded.state, seq = excluded.seq, "
                     "updated_at = excluded.updated_at",
                     (session_id, state, seq, time.time()),
                 )
             if consumed:
-                conn.executemany("UPDATE inbox SET consumed = 1 WHERE id = ?", [(i,) for i in consumed])
-            EventRepo(self._db).append(events)
-            conn.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (time.time(), session_id))
+                await t.executemany("UPDATE inbox SET consumed = 1 WHERE id = ?", [(i,) for i in consumed])
+            await t.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (time.time(), session_id))
 
     # --- inbox ------------------------------------------------------------------------------------
-    def add_inbox(
+    async def add_inbox(
         self,
         session_id: str,
         kind: str,
@@ -59,26 +57,26 @@ class StateRepo:
         content: str,
         *,
         seq: int | None = None,
-        events: Sequence[EventRow] = (),
+        tx: Tx | None = None,
     ) -> int:
-        """Queue a message for the team, together with the events that acknowledge it."""
-        with self._db.transaction() as conn:
-            cur = conn.execute(
-                "INSERT INTO inbox (session_id, kind, source, content, seq, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        """Queue a message for the team (inside ``tx`` with the events that acknowledge it)."""
+        async with self._db.transaction(tx) as t:
+            row = await t.fetchone(
+                "INSERT INTO inbox (session_id, kind, source, content, seq, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (session_id, kind, source, content, seq, time.time()),
             )
-            EventRepo(self._db).append(events)
-            conn.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (time.time(), session_id))
-        return int(cur.lastrowid or 0)
+            await t.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (time.time(), session_id))
+        return int(row[0]) if row else 0
 
-    def pending(self, session_id: str) -> list[InboxItem]:
-        rows = self._db.conn.execute(
+    async def pending(self, session_id: str) -> list[InboxItem]:
+        rows = await self._db.fetchall(
             "SELECT id, kind, source, content, seq FROM inbox WHERE session_id = ? AND consumed = 0 ORDER BY id",
             (session_id,),
-        ).fetchall()
+        )
         return [InboxItem(int(r[0]), str(r[1]), str(r[2]), str(r[3]), r[4]) for r in rows]
 
-    def consume(self, ids: Sequence[int]) -> None:
+    async def consume(self, ids: Sequence[int]) -> None:
         if ids:
-            with self._db.transaction() as conn:
-                conn.executemany("UPDATE inbox SET consumed = 1 WHERE id = ?", [(i,) for i in ids])
+            async with self._db.transaction() as tx:
+                await tx.executemany("UPDATE inbox SET consumed = 1 WHERE id = ?", [(i,) for i in ids])

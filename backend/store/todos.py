@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .db import Database
+from .db import Database, Tx
 
 TODO_STATUSES = ("open", "done")
 TODO_PRIORITIES = ("low", "normal", "high")
@@ -21,7 +21,7 @@ UPDATABLE = ("title", "notes", "due", "priority", "status")
 
 _COLUMNS = "id, session_id, title, notes, due, priority, status, created_at, updated_at"
 # Open todos first, each group in creation order.
-_ORDER = "ORDER BY status = 'done', id"
+_ORDER = "ORDER BY CASE WHEN status = 'done' THEN 1 ELSE 0 END, id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +71,7 @@ class TodoRepo:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def add(
+    async def add(
         self,
         session_id: str,
         title: str,
@@ -82,23 +82,21 @@ class TodoRepo:
         now: float | None = None,
     ) -> TodoRow:
         ts = time.time() if now is None else now
-        with self._db.transaction() as conn:
-            cur = conn.execute(
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone(
                 "INSERT INTO todos (session_id, title, notes, due, priority, status, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, 'open', ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, 'open', ?, ?) RETURNING id",
                 (session_id, title, notes, due, priority, ts, ts),
             )
-        assert cur.lastrowid is not None
-        return TodoRow(cur.lastrowid, session_id, title, notes, due, priority, "open", ts, ts)
+        assert row is not None
+        return TodoRow(int(row[0]), session_id, title, notes, due, priority, "open", ts, ts)
 
-    def get(self, session_id: str, todo_id: int) -> TodoRow | None:
-        values = self._db.conn.execute(
-            f"SELECT {_COLUMNS} FROM todos WHERE session_id = ? AND id = ?",  # noqa: S608
-            (session_id, todo_id),
-        ).fetchone()
+    async def get(self, session_id: str, todo_id: int, *, tx: Tx | None = None) -> TodoRow | None:
+        sql = f"SELECT {_COLUMNS} FROM todos WHERE session_id = ? AND id = ?"  # noqa: S608
+        values = await (tx or self._db).fetchone(sql, (session_id, todo_id))
         return _row(values) if values else None
 
-    def list(self, session_id: str, status: str | None = None, *, limit: int | None = None) -> _Rows:
+    async def list(self, session_id: str, status: str | None = None, *, limit: int | None = None) -> _Rows:
         """The session's todos, open ones first, each group oldest first; ``status`` filters."""
         sql = f"SELECT {_COLUMNS} FROM todos WHERE session_id = ?"  # noqa: S608
         params: list[object] = [session_id]
@@ -109,18 +107,18 @@ class TodoRepo:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return [_row(values) for values in self._db.conn.execute(sql, params)]
+        return [_row(values) for values in await self._db.fetchall(sql, params)]
 
-    def counts(self, session_id: str) -> dict[str, int]:
+    async def counts(self, session_id: str) -> dict[str, int]:
         """Number of todos per status, every status present (zero when none)."""
         counts = dict.fromkeys(TODO_STATUSES, 0)
-        for status, n in self._db.conn.execute(
+        for status, n in await self._db.fetchall(
             "SELECT status, COUNT(*) FROM todos WHERE session_id = ? GROUP BY status", (session_id,)
         ):
             counts[str(status)] = int(n)
         return counts
 
-    def update(
+    async def update(
         self, session_id: str, todo_id: int, changes: Mapping[str, str | None], *, now: float | None = None
     ) -> TodoRow | None:
         """Apply ``changes`` (column -> value; None clears notes/due); None if there is no such todo."""
@@ -130,20 +128,20 @@ class TodoRepo:
         ts = time.time() if now is None else now
         columns = [name for name in UPDATABLE if name in changes]
         assignments = ", ".join(f"{name} = ?" for name in columns)
-        with self._db.transaction() as conn:
-            cur = conn.execute(
+        async with self._db.transaction() as tx:
+            changed = await tx.execute(
                 f"UPDATE todos SET {assignments}{', ' if columns else ''}updated_at = ? "  # noqa: S608
                 "WHERE session_id = ? AND id = ?",
                 (*(changes[name] for name in columns), ts, session_id, todo_id),
             )
-            if cur.rowcount == 0:
+            if changed == 0:
                 return None
-        return self.get(session_id, todo_id)
+            return await self.get(session_id, todo_id, tx=tx)
 
-    def delete(self, session_id: str, todo_id: int) -> TodoRow | None:
+    async def delete(self, session_id: str, todo_id: int) -> TodoRow | None:
         """Remove one todo; returns it as it was, or None if there was no such todo."""
-        with self._db.transaction():
-            row = self.get(session_id, todo_id)
+        async with self._db.transaction() as tx:
+            row = await self.get(session_id, todo_id, tx=tx)
             if row is not None:
-                self._db.conn.execute("DELETE FROM todos WHERE session_id = ? AND id = ?", (session_id, todo_id))
+                await tx.execute("DELETE FROM todos WHERE session_id = ? AND id = ?", (session_id, todo_id))
         return row

@@ -1,8 +1,7 @@
 """Workflow definitions (immutable versions), runs, node runs (claimed with a lease) and artifacts.
 
-The methods are ``async`` although SQLite answers on the loop thread: the engine awaits them, so
-the PostgreSQL store can implement the same interface. A node run finishes in one transaction
-together with the run's new state and the node runs it queues, so after a crash a completed node
+The methods are ``async`` and run on either engine (SQLite or PostgreSQL) through ``store.db``.
+A node run finishes in one transaction together with the run's new state and the node runs it queues, so after a crash a completed node
 is never run again, and a node that was running is claimed again once its lease expires.
 """
 
@@ -14,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .db import Database
+from .db import Database, Tx
 
 RUN_ACTIVE = ("queued", "running")
 
@@ -199,8 +198,8 @@ class WorkflowRepo:
             return latest, False
         version = 1 if latest is None else latest.version + 1
         now = time.time()
-        with self._db.transaction() as conn:
-            conn.execute(
+        async with self._db.transaction() as tx:
+            await tx.execute(
                 "INSERT INTO workflows (id, version, name, description, dsl, source, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (workflow_id, version, name, description, _dumps(dsl), source, now),
@@ -215,21 +214,21 @@ class WorkflowRepo:
         else:
             sql += " AND version = ?"
             params += (version,)
-        r = self._db.conn.execute(sql, params).fetchone()
+        r = await self._db.fetchone(sql, params)
         return WorkflowRow(r[0], r[1], r[2], r[3], _loads(r[4]), r[5], r[6]) if r else None
 
     async def find_by_name(self, name: str) -> WorkflowRow | None:
-        r = self._db.conn.execute(
+        r = await self._db.fetchone(
             "SELECT id FROM workflows WHERE lower(name) = lower(?) ORDER BY created_at DESC LIMIT 1", (name,)
-        ).fetchone()
+        )
         return await self.get(r[0]) if r else None
 
     async def list_workflows(self) -> list[WorkflowRow]:
-        rows = self._db.conn.execute(
+        rows = await self._db.fetchall(
             "SELECT w.id, w.version, w.name, w.description, w.dsl, w.source, w.created_at FROM workflows w "
             "JOIN (SELECT id, MAX(version) AS v FROM workflows GROUP BY id) m ON m.id = w.id AND m.v = w.version "
             "ORDER BY w.id"
-        ).fetchall()
+        )
         return [WorkflowRow(r[0], r[1], r[2], r[3], _loads(r[4]), r[5], r[6]) for r in rows]
 
     # --- runs -----------------------------------------------------------------------------------
@@ -246,8 +245,8 @@ class WorkflowRepo:
         start: Sequence[NewNodeRun],
     ) -> RunRow:
         now = time.time()
-        with self._db.transaction() as conn:
-            conn.execute(
+        async with self._db.transaction() as tx:
+            await tx.execute(
                 f"INSERT INTO workflow_runs ({_RUN_COLS}, counter) "  # noqa: S608
                 "VALUES (?, ?, ?, ?, 'queued', ?, ?, NULL, NULL, 0, ?, ?, 0, ?, NULL, 0)",
                 (
@@ -262,28 +261,31 @@ class WorkflowRepo:
                     now,
                 ),
             )
-            self._queue(conn, run_id, start, now)
+            await self._queue(tx, run_id, start, now)
         run = await self.get_run(run_id)
         assert run is not None
         return run
 
-    def _queue(self, conn: Any, run_id: str, items: Sequence[NewNodeRun], now: float) -> None:
+    async def _queue(self, tx: Tx, run_id: str, items: Sequence[NewNodeRun], now: float) -> None:
         for item in items:
-            seq = self._next(conn, run_id)
-            done = self._next(conn, run_id) if item.status == "skipped" else None
-            conn.execute(
+            seq = await self._next(tx, run_id)
+            done = await self._next(tx, run_id) if item.status == "skipped" else None
+            await tx.execute(
                 "INSERT INTO node_runs (id, run_id, node_id, node_type, status, seq, done_seq, attempts, created_at, "
                 "finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
                 (item.id, run_id, item.node_id, item.node_type, item.status, seq, done, now, now if done else None),
             )
 
     @staticmethod
-    def _next(conn: Any, run_id: str) -> int:
-        conn.execute("UPDATE workflow_runs SET counter = counter + 1 WHERE id = ?", (run_id,))
-        return int(conn.execute("SELECT counter FROM workflow_runs WHERE id = ?", (run_id,)).fetchone()[0])
+    async def _next(tx: Tx, run_id: str) -> int:
+        row = await tx.fetchone(
+            "UPDATE workflow_runs SET counter = counter + 1 WHERE id = ? RETURNING counter", (run_id,)
+        )
+        assert row is not None
+        return int(row[0])
 
     async def get_run(self, run_id: str) -> RunRow | None:
-        r = self._db.conn.execute(f"SELECT {_RUN_COLS} FROM workflow_runs WHERE id = ?", (run_id,)).fetchone()  # noqa: S608
+        r = await self._db.fetchone(f"SELECT {_RUN_COLS} FROM workflow_runs WHERE id = ?", (run_id,))  # noqa: S608
         return _run(r) if r else None
 
     async def list_runs(self, *, workflow_id: str | None = None, limit: int = 50) -> list[RunRow]:
@@ -292,95 +294,95 @@ class WorkflowRepo:
         if workflow_id is not None:
             sql += " WHERE workflow_id = ?"
             params = (workflow_id,)
-        rows = self._db.conn.execute(sql + " ORDER BY created_at DESC LIMIT ?", (*params, limit)).fetchall()
+        rows = await self._db.fetchall(sql + " ORDER BY created_at DESC LIMIT ?", (*params, limit))
         return [_run(r) for r in rows]
 
     async def active_runs(self) -> list[RunRow]:
-        rows = self._db.conn.execute(
+        rows = await self._db.fetchall(
             f"SELECT {_RUN_COLS} FROM workflow_runs WHERE status IN ('queued', 'running') ORDER BY created_at"  # noqa: S608
-        ).fetchall()
+        )
         return [_run(r) for r in rows]
 
     async def node_runs(self, run_id: str) -> list[NodeRunRow]:
-        rows = self._db.conn.execute(
+        rows = await self._db.fetchall(
             f"SELECT {_NODE_COLS} FROM node_runs WHERE run_id = ? ORDER BY seq",  # noqa: S608
             (run_id,),
-        ).fetchall()
+        )
         return [_node(r) for r in rows]
 
     async def set_run(self, run_id: str, *, status: str, answer: str | None = None, error: str | None = None) -> None:
         finished = time.time() if status not in RUN_ACTIVE else None
-        with self._db.transaction() as conn:
-            conn.execute(
+        async with self._db.transaction() as tx:
+            await tx.execute(
                 "UPDATE workflow_runs SET status = ?, answer = COALESCE(?, answer), error = COALESCE(?, error), "
                 "finished_at = ? WHERE id = ?",
                 (status, answer, error, finished, run_id),
             )
 
     async def request_cancel(self, run_id: str) -> bool:
-        with self._db.transaction() as conn:
-            cur = conn.execute(
+        async with self._db.transaction() as tx:
+            changed = await tx.execute(
                 "UPDATE workflow_runs SET cancel_requested = 1 WHERE id = ? AND status IN ('queued', 'running')",
                 (run_id,),
             )
-        return cur.rowcount > 0
+        return changed > 0
 
     # --- node runs ------------------------------------------------------------------------------
     async def claim(self, run_id: str, owner: str, lease_seconds: float) -> NodeRunRow | None:
         """The next queued node run (or one whose lease expired), now running under ``owner``'s lease."""
         now = time.time()
-        with self._db.transaction() as conn:
-            r = conn.execute(
+        async with self._db.transaction() as tx:
+            r = await tx.fetchone(
                 "SELECT id FROM node_runs WHERE run_id = ? AND (status = 'queued' OR "
                 "(status = 'running' AND lease_expires < ?)) ORDER BY seq LIMIT 1",
                 (run_id, now),
-            ).fetchone()
+            )
             if r is None:
                 return None
-            conn.execute(
+            await tx.execute(
                 "UPDATE node_runs SET status = 'running', lease_owner = ?, lease_expires = ?, attempts = attempts + 1, "
                 "started_at = ? WHERE id = ?",
                 (owner, now + lease_seconds, now, r[0]),
             )
-            conn.execute("UPDATE workflow_runs SET steps = steps + 1, status = 'running' WHERE id = ?", (run_id,))
-            row = conn.execute(f"SELECT {_NODE_COLS} FROM node_runs WHERE id = ?", (r[0],)).fetchone()  # noqa: S608
+            await tx.execute("UPDATE workflow_runs SET steps = steps + 1, status = 'running' WHERE id = ?", (run_id,))
+            row = await tx.fetchone(f"SELECT {_NODE_COLS} FROM node_runs WHERE id = ?", (r[0],))  # noqa: S608
         return _node(row)
 
     async def lease_wait(self, run_id: str) -> float | None:
         """Seconds until the earliest live lease of another claimant expires (None: nothing is running)."""
-        r = self._db.conn.execute(
+        r = await self._db.fetchone(
             "SELECT MIN(lease_expires) FROM node_runs WHERE run_id = ? AND status = 'running'", (run_id,)
-        ).fetchone()
-        return None if r[0] is None else max(0.0, float(r[0]) - time.time())
+        )
+        return None if r is None or r[0] is None else max(0.0, float(r[0]) - time.time())
 
     async def renew(self, node_run_id: str, owner: str, lease_seconds: float) -> bool:
-        with self._db.transaction() as conn:
-            cur = conn.execute(
+        async with self._db.transaction() as tx:
+            changed = await tx.execute(
                 "UPDATE node_runs SET lease_expires = ? WHERE id = ? AND lease_owner = ? AND status = 'running'",
                 (time.time() + lease_seconds, node_run_id, owner),
             )
-        return cur.rowcount > 0
+        return changed > 0
 
     async def expire_lease(self, node_run_id: str, owner: str) -> None:
         """The owner is known to be dead: its lease may be taken over now."""
-        with self._db.transaction() as conn:
-            conn.execute(
+        async with self._db.transaction() as tx:
+            await tx.execute(
                 "UPDATE node_runs SET lease_expires = 0 WHERE id = ? AND lease_owner = ? AND status = 'running'",
                 (node_run_id, owner),
             )
 
     async def save_checkpoint(self, node_run_id: str, data: dict[str, Any], *, question_id: str | None = None) -> None:
-        with self._db.transaction() as conn:
-            conn.execute(
+        async with self._db.transaction() as tx:
+            await tx.execute(
                 "UPDATE node_runs SET checkpoint = ?, question_id = COALESCE(?, question_id) WHERE id = ?",
                 (_dumps(data), question_id, node_run_id),
             )
 
     async def node_run_for_question(self, question_id: str) -> NodeRunRow | None:
-        r = self._db.conn.execute(
+        r = await self._db.fetchone(
             f"SELECT {_NODE_COLS} FROM node_runs WHERE question_id = ?",  # noqa: S608
             (question_id,),
-        ).fetchone()
+        )
         return _node(r) if r else None
 
     async def finish(self, run_id: str, node_run_id: str, owner: str, result: NodeFinish) -> bool:
@@ -388,8 +390,8 @@ class WorkflowRepo:
 
         False (nothing written) when this claimant no longer holds the lease."""
         now = time.time()
-        with self._db.transaction() as conn:
-            cur = conn.execute(
+        async with self._db.transaction() as tx:
+            changed = await tx.execute(
                 "UPDATE node_runs SET status = ?, output_text = ?, output_json = ?, error = ?, "
                 "inputs = COALESCE(?, inputs), finished_at = ?, lease_owner = NULL, lease_expires = NULL "
                 "WHERE id = ? AND status = 'running' AND lease_owner = ?",
@@ -404,18 +406,18 @@ class WorkflowRepo:
                     owner,
                 ),
             )
-            if cur.rowcount == 0:
+            if changed == 0:
                 return False
-            done = self._next(conn, run_id)
-            conn.execute("UPDATE node_runs SET done_seq = ? WHERE id = ?", (done, node_run_id))
+            done = await self._next(tx, run_id)
+            await tx.execute("UPDATE node_runs SET done_seq = ? WHERE id = ?", (done, node_run_id))
             if result.state is not None:
-                conn.execute("UPDATE workflow_runs SET state = ? WHERE id = ?", (_dumps(result.state), run_id))
+                await tx.execute("UPDATE workflow_runs SET state = ? WHERE id = ?", (_dumps(result.state), run_id))
             if result.answer is not None:
-                conn.execute("UPDATE workflow_runs SET answer = ? WHERE id = ?", (result.answer, run_id))
-            self._queue(conn, run_id, result.queue, now)
+                await tx.execute("UPDATE workflow_runs SET answer = ? WHERE id = ?", (result.answer, run_id))
+            await self._queue(tx, run_id, result.queue, now)
             for artifact in result.artifacts:
                 content = artifact.content if isinstance(artifact.content, str) else _dumps(artifact.content)
-                conn.execute(
+                await tx.execute(
                     "INSERT INTO run_artifacts (run_id, node_run_id, kind, name, content, size, created_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (run_id, node_run_id, artifact.kind, artifact.name, content, len(content or ""), now),
@@ -425,20 +427,20 @@ class WorkflowRepo:
     async def skip_queued(self, run_id: str, reason: str) -> int:
         """Cancel: queued node runs become skipped."""
         now = time.time()
-        with self._db.transaction() as conn:
-            cur = conn.execute(
+        async with self._db.transaction() as tx:
+            changed = await tx.execute(
                 "UPDATE node_runs SET status = 'skipped', error = ?, finished_at = ? "
                 "WHERE run_id = ? AND status = 'queued'",
                 (reason, now, run_id),
             )
-        return cur.rowcount
+        return changed
 
     async def artifacts(self, run_id: str) -> list[dict[str, Any]]:
-        rows = self._db.conn.execute(
+        rows = await self._db.fetchall(
             "SELECT a.id, a.node_run_id, n.node_id, a.kind, a.name, a.content, a.size, a.created_at "
             "FROM run_artifacts a JOIN node_runs n ON n.id = a.node_run_id WHERE a.run_id = ? ORDER BY a.id",
             (run_id,),
-        ).fetchall()
+        )
         out = []
         for r in rows:
             content: Any = r[5]

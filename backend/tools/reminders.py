@@ -42,8 +42,8 @@ def _tz(deps: ToolDeps) -> str:
     return resolve_timezone(deps.timezone, deps.settings.default_timezone)
 
 
-def _changed(deps: ToolDeps) -> None:
-    deps.events.emit("reminders", reminders=[row.to_dict() for row in _repo(deps).list(deps.session_id)])
+async def _changed(deps: ToolDeps) -> None:
+    deps.events.emit("reminders", reminders=[row.to_dict() for row in await _repo(deps).list(deps.session_id)])
     if deps.reminders is not None:
         deps.reminders.wake()
 
@@ -79,15 +79,15 @@ async def schedule_reminder(
     if len(text) > MESSAGE_MAX:
         raise ToolError(f"The message is too long ({len(text)} characters; at most {MESSAGE_MAX}).")
     repo = _repo(deps)
-    if repo.count(deps.session_id) >= MAX_SCHEDULED:
+    if await repo.count(deps.session_id) >= MAX_SCHEDULED:
         raise ToolError(f"This session already has {MAX_SCHEDULED} scheduled reminders; cancel some first.")
     rule = normalise_repeat(repeat)
     tz = _tz(deps)
     now = clock()
     at = await asyncio.to_thread(parse_when, when, tz, now=now)
     due_at = first_occurrence(rule, at.timestamp(), tz, now=now)
-    row = repo.add(deps.session_id, text, due_at, timezone=tz, repeat=rule, now=now)
-    _changed(deps)
+    row = await repo.add(deps.session_id, text, due_at, timezone=tz, repeat=rule, now=now)
+    await _changed(deps)
     repeat_note = f", {describe_repeat(rule)}" if rule else ""
     return f"Reminder #{row.id} set for {format_time(due_at, tz, now=now)}{repeat_note}: {_clip(text, 200)}"
 
@@ -95,11 +95,11 @@ async def schedule_reminder(
 async def list_reminders(deps: ToolDeps) -> str:
     """List this session's scheduled reminders with their exact times."""
     repo = _repo(deps)
-    total = repo.count(deps.session_id)
+    total = await repo.count(deps.session_id)
     if total == 0:
         return "No reminders scheduled."
     now = clock()
-    rows = repo.list(deps.session_id, limit=MAX_LISTED)
+    rows = await repo.list(deps.session_id, limit=MAX_LISTED)
     lines = [f"Reminders: {total} scheduled.", *(reminder_line(row, now=now) for row in rows)]
     if total > len(rows):
         lines.append(f"... and {total - len(rows)} later ones not shown.")
@@ -109,14 +109,14 @@ async def list_reminders(deps: ToolDeps) -> str:
 async def cancel_reminder(deps: ToolDeps, reminder_id: Annotated[int, "The reminder's id (the number after #)"]) -> str:
     """Cancel a scheduled reminder (a repeating one stops for good)."""
     repo = _repo(deps)
-    row = repo.cancel(deps.session_id, reminder_id)
+    row = await repo.cancel(deps.session_id, reminder_id)
     if row is None:
-        existing = repo.get(deps.session_id, reminder_id)
+        existing = await repo.get(deps.session_id, reminder_id)
         if existing is None:
             raise ToolError(f"There is no reminder #{reminder_id} in this session. Call list_reminders to see the ids.")
         state = "already fired" if existing.status == "fired" else f"already {existing.status}"
         raise ToolError(f"Reminder #{reminder_id} is {state}; there is nothing to cancel.")
-    _changed(deps)
+    await _changed(deps)
     return f"Cancelled reminder {reminder_line(row, now=clock())}"
 
 

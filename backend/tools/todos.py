@@ -42,8 +42,8 @@ def _tz(deps: ToolDeps) -> str:
     return resolve_timezone(deps.timezone, deps.settings.default_timezone)
 
 
-def _emit(deps: ToolDeps) -> None:
-    deps.events.emit("todos", todos=[row.to_dict() for row in _repo(deps).list(deps.session_id)])
+async def _emit(deps: ToolDeps) -> None:
+    deps.events.emit("todos", todos=[row.to_dict() for row in await _repo(deps).list(deps.session_id)])
 
 
 def _clip(text: str, limit: int) -> str:
@@ -137,7 +137,7 @@ async def add_todo(
     priority: Annotated[str | None, "low, normal (default) or high"] = None,
 ) -> str:
     """Add a todo to this session's shared list. Returns the new todo's line with its id."""
-    row = _repo(deps).add(
+    row = await _repo(deps).add(
         deps.session_id,
         _title(title),
         notes=_notes(notes) if notes is not None else None,
@@ -145,7 +145,7 @@ async def add_todo(
         priority=_priority(priority) if priority is not None else "normal",
         now=clock(),
     )
-    _emit(deps)
+    await _emit(deps)
     return f"Added {todo_line(row, now=clock(), tz=_tz(deps))}"
 
 
@@ -156,8 +156,8 @@ async def list_todos(
     """List this session's todos, one line each: id, [ ] open or [x] done, title, due, priority."""
     wanted = None if status is None or status.strip().lower() in ("", "all") else _status(status)
     repo = _repo(deps)
-    counts = repo.counts(deps.session_id)
-    rows = repo.list(deps.session_id, status=wanted, limit=MAX_LISTED)
+    counts = await repo.counts(deps.session_id)
+    rows = await repo.list(deps.session_id, status=wanted, limit=MAX_LISTED)
     total = counts[wanted] if wanted else sum(counts.values())
     header = f"Todos: {counts['open']} open, {counts['done']} done."
     if not rows:
@@ -181,7 +181,7 @@ async def update_todo(  # noqa: PLR0917 - the tool's public signature
 ) -> str:
     """Change a todo's title, notes, due date, priority or status. Only the given fields change."""
     repo = _repo(deps)
-    if repo.get(deps.session_id, todo_id) is None:
+    if await repo.get(deps.session_id, todo_id) is None:
         raise _missing(todo_id)
     changes: dict[str, str | None] = {}
     if title is not None:
@@ -196,34 +196,34 @@ async def update_todo(  # noqa: PLR0917 - the tool's public signature
         changes["status"] = _status(status)
     if not changes:
         raise ToolError("Nothing to update: give at least one of title, notes, due, priority or status.")
-    row = repo.update(deps.session_id, todo_id, changes, now=clock())
+    row = await repo.update(deps.session_id, todo_id, changes, now=clock())
     if row is None:  # deleted meanwhile
         raise _missing(todo_id)
-    _emit(deps)
+    await _emit(deps)
     return f"Updated {todo_line(row, now=clock(), tz=_tz(deps))}"
 
 
 async def complete_todo(deps: ToolDeps, todo_id: Annotated[int, "The todo's id (the number after #)"]) -> str:
     """Mark a todo as done."""
     repo = _repo(deps)
-    row = repo.get(deps.session_id, todo_id)
+    row = await repo.get(deps.session_id, todo_id)
     if row is None:
         raise _missing(todo_id)
     if row.status == "done":
         return f"Already done: {todo_line(row, now=clock(), tz=_tz(deps))}"
-    updated = repo.update(deps.session_id, todo_id, {"status": "done"}, now=clock())
+    updated = await repo.update(deps.session_id, todo_id, {"status": "done"}, now=clock())
     if updated is None:
         raise _missing(todo_id)
-    _emit(deps)
+    await _emit(deps)
     return f"Completed {todo_line(updated, now=clock(), tz=_tz(deps))}"
 
 
 async def delete_todo(deps: ToolDeps, todo_id: Annotated[int, "The todo's id (the number after #)"]) -> str:
     """Delete a todo for good (to finish one, use complete_todo instead)."""
-    row = _repo(deps).delete(deps.session_id, todo_id)
+    row = await _repo(deps).delete(deps.session_id, todo_id)
     if row is None:
         raise _missing(todo_id)
-    _emit(deps)
+    await _emit(deps)
     return f"Deleted #{row.id}: {_clip(row.title, TITLE_SHOWN)}"
 
 

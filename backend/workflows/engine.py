@@ -172,7 +172,7 @@ class WorkflowEngine:
         node_run = await self.repo.node_run_for_question(question_id)
         if node_run is None:
             return False
-        if not self.store.questions.close(question_id, "answered", content):
+        if not await self.store.questions.close(question_id, "answered", content):
             return False
         run = await self.repo.get_run(node_run.run_id)
         if run is not None:
@@ -360,7 +360,7 @@ class WorkflowEngine:
                 return
 
     async def _wait_answer(self, question_id: str) -> str:
-        row = self.store.questions.get(question_id)
+        row = await self.store.questions.get(question_id)
         if row is not None and row.status == "answered":
             return str(row.answer)
         if row is not None and row.status != "pending":

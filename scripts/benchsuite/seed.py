@@ -3,6 +3,7 @@ factory in this process, cloned into many sessions written straight through ``ba
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
@@ -98,22 +99,26 @@ class StateFactory:
 
 def seed_sessions(db_path: Path, state: str, count: int) -> list[str]:
     """Write ``count`` sessions, each with ``state`` as its saved team state, in one transaction."""
+    return asyncio.run(_seed(db_path, state, count))
+
+
+async def _seed(db_path: Path, state: str, count: int) -> list[str]:
     from backend.store import Store
 
     store = Store(db_path)
-    store.open()
+    await store.open()
     ids = [uuid.uuid4().hex for _ in range(count)]
     now = time.time()
     try:
-        with store.db.transaction() as conn:
-            conn.executemany(
+        async with store.db.transaction() as tx:
+            await tx.executemany(
                 "INSERT INTO sessions (id, title, created_at, updated_at) VALUES (?, ?, ?, ?)",
                 [(sid, "bench", now, now) for sid in ids],
             )
-            conn.executemany(
+            await tx.executemany(
                 "INSERT INTO team_state (session_id, state, seq, updated_at) VALUES (?, ?, 0, ?)",
                 [(sid, state, now) for sid in ids],
             )
     finally:
-        store.close()
+        await store.close()
     return ids

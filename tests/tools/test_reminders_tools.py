@@ -78,7 +78,7 @@ async def test_schedule_answers_with_the_absolute_time(
     """schedule_reminder states the absolute time understood, stores it as UTC epoch, emits and wakes."""
     answer = await schedule_reminder(deps, when, "stand-up")
     assert answer == "Reminder #1 set for Sun 2026-11-22 09:00 Asia/Shanghai (in 9h 14m): stand-up"
-    row = store.reminders.get("s1", 1)
+    row = await store.reminders.get("s1", 1)
     assert row is not None
     assert row.due_at == datetime(2026, 11, 22, 1, 0, tzinfo=ZoneInfo("UTC")).timestamp()
     assert (row.timezone, row.repeat, row.status) == (TZ, None, "scheduled")
@@ -118,7 +118,7 @@ async def test_repeat_rules(deps: ToolDeps, store: Store) -> None:
     assert cron == (
         "Reminder #2 set for Mon 2026-11-23 09:00 Asia/Shanghai (in 1d 9h), repeats on cron '0 9 * * 1-5': stand-up"
     )
-    assert [r.repeat for r in store.reminders.list("s1")] == ["daily", "0 9 * * 1-5"]
+    assert [r.repeat for r in await store.reminders.list("s1")] == ["daily", "0 9 * * 1-5"]
 
 
 @pytest.mark.parametrize(
@@ -138,7 +138,7 @@ async def test_bad_arguments_raise_tool_error_and_schedule_nothing(
     """Unreadable/past times, empty messages and bad repeat rules are ToolErrors; nothing changes."""
     with pytest.raises(ToolError, match=message):
         await schedule_reminder(deps, **kwargs)
-    assert store.reminders.list("s1", status=None) == []
+    assert await store.reminders.list("s1", status=None) == []
     assert events.emitted == [] and waker.wakes == 0
 
 
@@ -162,7 +162,7 @@ async def test_cancel_reminder(deps: ToolDeps, store: Store, events: Events, wak
     assert answer == "Cancelled reminder #1 Sat 2026-11-21 23:56 Asia/Shanghai (in 10m): tea"
     assert [r["id"] for r in events.last_reminders()] == [2]
     assert waker.wakes == 3
-    row = store.reminders.get("s1", 1)
+    row = await store.reminders.get("s1", 1)
     assert row is not None and row.status == "cancelled"
     with pytest.raises(ToolError, match="already cancelled"):
         await cancel_reminder(deps, 1)
@@ -173,9 +173,9 @@ async def test_cancel_reminder(deps: ToolDeps, store: Store, events: Events, wak
 async def test_cancel_fired_reminder_is_an_error(deps: ToolDeps, store: Store) -> None:
     """A reminder that already fired cannot be cancelled, and the model is told why."""
     await schedule_reminder(deps, "in 10 minutes", "tea")
-    row = store.reminders.get("s1", 1)
+    row = await store.reminders.get("s1", 1)
     assert row is not None
-    store.reminders.record_fire(row, fired_at=NOW + 600, next_due_at=None)
+    await store.reminders.record_fire(row, fired_at=NOW + 600, next_due_at=None)
     with pytest.raises(ToolError, match="already fired"):
         await cancel_reminder(deps, 1)
 
@@ -200,7 +200,7 @@ async def test_works_without_a_scheduler(store: Store, settings: Settings) -> No
 async def test_too_many_scheduled(deps: ToolDeps, store: Store) -> None:
     """A session cannot pile up more than MAX_SCHEDULED scheduled reminders."""
     for i in range(reminders.MAX_SCHEDULED):
-        store.reminders.add("s1", f"r{i}", NOW + 60 + i, timezone=TZ)
+        await store.reminders.add("s1", f"r{i}", NOW + 60 + i, timezone=TZ)
     with pytest.raises(ToolError, match="cancel some first"):
         await schedule_reminder(deps, "in 10 minutes", "one too many")
 

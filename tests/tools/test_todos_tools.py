@@ -70,7 +70,7 @@ async def test_due_forms(deps: ToolDeps, store: Store) -> None:
     await add_todo(deps, "b", due="下周一下午3点")
     await add_todo(deps, "c", due="end of sprint")
     await add_todo(deps, "d", due="2026-11-01")
-    assert [t.due for t in store.todos.list("s1")] == [
+    assert [t.due for t in await store.todos.list("s1")] == [
         "2026-11-19",
         "2026-11-23T15:00+08:00",
         "end of sprint",
@@ -115,7 +115,7 @@ async def test_update_todo_changes_only_given_fields(deps: ToolDeps, store: Stor
     await add_todo(deps, "Buy milk", notes="2 litres", due="friday")
     answer = await update_todo(deps, 1, title="Buy oat milk", notes="", due="", priority="HIGH")
     assert answer == "Updated #1 [ ] Buy oat milk (high)"
-    row = store.todos.get("s1", 1)
+    row = await store.todos.get("s1", 1)
     assert row is not None and (row.notes, row.due, row.priority) == (None, None, "high")
     assert events.last_todos()[0]["title"] == "Buy oat milk"
     assert (await update_todo(deps, 1, status="done")).startswith("Updated #1 [x]")
@@ -131,7 +131,7 @@ async def test_complete_and_delete(deps: ToolDeps, store: Store, events: Events)
     assert len(events.emitted) == emitted  # nothing changed, nothing emitted
     assert await delete_todo(deps, 1) == "Deleted #1: Call Bob"
     assert events.last_todos() == []
-    assert store.todos.list("s1") == []
+    assert await store.todos.list("s1") == []
 
 
 @pytest.mark.parametrize(
@@ -155,10 +155,10 @@ async def test_bad_arguments_raise_tool_error_and_change_nothing(
 ) -> None:
     """Bad arguments raise ToolError with a message the model can relay; nothing is stored or emitted."""
     await add_todo(deps, "existing")
-    before = (len(events.emitted), store.todos.list("s1"))
+    before = (len(events.emitted), await store.todos.list("s1"))
     with pytest.raises(ToolError, match=message):
         await call(deps)
-    assert (len(events.emitted), store.todos.list("s1")) == before
+    assert (len(events.emitted), await store.todos.list("s1")) == before
 
 
 async def test_sessions_are_isolated(deps: ToolDeps, store: Store, tmp_path: Path) -> None:
@@ -171,7 +171,7 @@ async def test_sessions_are_isolated(deps: ToolDeps, store: Store, tmp_path: Pat
         with pytest.raises(ToolError, match="no todo #1"):
             await call
     assert other_events.emitted == []
-    row = store.todos.get("s1", 1)
+    row = await store.todos.get("s1", 1)
     assert row is not None and (row.title, row.status) == ("mine", "open")
 
 
