@@ -1,8 +1,9 @@
 """Workflow definitions (immutable versions), runs, node runs (claimed with a lease) and artifacts.
 
 The methods are ``async`` and run on either engine (SQLite or PostgreSQL) through ``store.db``.
-A node run finishes in one transaction together with the run's new state and the node runs it queues, so after a crash a completed node
-is never run again, and a node that was running is claimed again once its lease expires.
+A node run finishes in one transaction together with the run's new state and the node runs it
+queues, so after a crash a completed node is never run again, and a node that was running is
+claimed again once its lease expires.
 """
 
 from __future__ import annotations
