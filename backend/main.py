@@ -12,6 +12,7 @@ import functools
 import gc
 import json
 import logging
+import resource
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -36,6 +37,9 @@ from .timeparse import warm_up
 from .tools import default_registry
 
 logger = logging.getLogger(__name__)
+
+#: Target for the open-file limit when the hard limit is unlimited.
+FILE_LIMIT_CAP = 1 << 20
 
 EMBEDDED_WARNING = (
     "No model endpoint is configured, so the embedded SmolLM2-135M model is used. It is tiny: expect "
@@ -265,6 +269,21 @@ async def _serve(settings: Settings) -> None:
         await runtime.stop()
 
 
+def raise_file_limit() -> tuple[int, int]:
+    """Raise the soft limit on open files to the hard limit (each client costs one descriptor).
+    Returns (before, after); where the system refuses, the limit stays and a warning says so."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, FILE_LIMIT_CAP)
+    if target <= soft:
+        return soft, soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError) as exc:
+        logger.warning("could not raise the open-file limit from %d: %s", soft, exc)
+        return soft, soft
+    return soft, target
+
+
 def main() -> int:
     try:
         settings = load_settings()
@@ -272,6 +291,15 @@ def main() -> int:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
+    before, after = raise_file_limit()
+    if after < settings.max_connections + 64:
+        logger.warning(
+            "open-file limit %d is below MAX_CONNECTIONS (%d) + 64: raise it (ulimit -n) or lower MAX_CONNECTIONS",
+            after,
+            settings.max_connections,
+        )
+    elif after != before:
+        logger.info("open-file limit raised from %d to %d", before, after)
     try:
         asyncio.run(_serve(settings))
     except AgentChatError as exc:

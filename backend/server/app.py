@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import httpx
 import uvicorn
 from starlette.applications import Starlette
@@ -26,8 +27,8 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from .. import __version__
-from ..errors import AgentChatError, SandboxUnavailableError
-from ..protocol import PROTOCOL_VERSION
+from ..errors import AgentChatError, BusyError, SandboxUnavailableError, SessionNotFoundError
+from ..protocol import PROTOCOL_VERSION, encode, event
 from ..sessions.hub import EventHub
 from ..sessions.registry import SessionRegistry
 from ..sessions.session import Session
@@ -38,6 +39,7 @@ from ..tools.registry import ToolRegistry
 from .acceptlog import AcceptErrorLog
 from .connection import Connection
 from .edge import Edge
+from .event_stream import StreamSubscriber
 from .http import HttpError, error_response
 from .routes import all_routes
 from .throttle import FailureThrottle
@@ -88,6 +90,8 @@ class App:
         self.loop_lag = loop_lag
         self.started = time.time()
         self.connections: set[Connection] = set()
+        self.streams: set[StreamSubscriber] = set()
+        self.shutting_down = anyio.Event()
         self.counters = EdgeCounters()
         self.auth_throttle = FailureThrottle(settings.auth_fail_limit, settings.auth_fail_window)
         self.accept_errors = AcceptErrorLog()
@@ -101,7 +105,11 @@ class App:
         asgi = Starlette(
             routes=all_routes(),
             middleware=[Middleware(Edge, core=self)],
-            exception_handlers={HttpError: _http_error, HTTPException: _starlette_error},
+            exception_handlers={
+                HttpError: _http_error,
+                HTTPException: _starlette_error,
+                AgentChatError: _agentchat_error,
+            },
             lifespan=self._lifespan,
         )
         asgi.state.core = self
@@ -159,6 +167,9 @@ class App:
         return int(self.server.servers[0].sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
+        self.shutting_down.set()
+        for stream in list(self.streams):
+            stream.end()
         server = self.server
         if server is not None:
             server.should_exit = True
@@ -236,6 +247,40 @@ class App:
         self._health_cache = (now, ok)
         return ok
 
+    async def session_state(self, session: Session) -> dict[str, Any]:
+        """What a client needs to know about a session: the ``session`` frame's fields."""
+        pending = await session.questions.pending()
+        return {
+            "title": session.title,
+            "running": session.running,
+            "queued": session.queued,
+            "last_seq": session.channel.last_seq,
+            "pending_questions": [q.to_event() for q in pending],
+        }
+
+    async def timeline(self, session: Session, after_seq: int, limit: int | None = None) -> list[str]:
+        """Stored event frames of ``session`` above ``after_seq`` (everything emitted so far included)."""
+        replay = await self.hub.replay(session.channel, after_seq, limit=limit)
+        replay.detach()
+        return replay.frames
+
+    async def delete_session(self, session_id: str, requester: Connection | None = None) -> None:
+        """Delete a session; every socket watching it (and the requester) gets ``deleted``,
+        every event stream of it ends."""
+        session = await self.sessions.get(session_id)
+        watchers = list(session.channel.subscribers)
+        await self.sessions.delete(session_id)
+        body = encode(event("deleted", session_id))
+        for watcher in {*watchers, *([requester] if requester is not None else [])}:
+            if isinstance(watcher, StreamSubscriber):
+                watcher.end()
+                continue
+            watcher.deliver(body)
+            if isinstance(watcher, Connection):
+                watcher.watching.pop(session_id, None)
+                if watcher.current == session_id:
+                    watcher.current = None
+
     def describe_tools(self) -> list[dict[str, Any]]:
         holders = self.factory.agents_holding()
         return [{**spec.describe(), "agents": holders.get(spec.name, [])} for spec in self.tools.specs()]
@@ -288,3 +333,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 async def _starlette_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     return error_response(exc.status_code, exc.detail, headers=exc.headers)
+
+
+async def _agentchat_error(request: Request, exc: Exception) -> Response:
+    """Expected failures of the session layer, with the WebSocket protocol's error codes."""
+    assert isinstance(exc, AgentChatError)
+    status = 404 if isinstance(exc, SessionNotFoundError) else 429 if isinstance(exc, BusyError) else 400
+    return error_response(status, exc.message, exc.code)

@@ -192,19 +192,7 @@ class Connection:
         session.touch()
 
     async def send_session_state(self, session: Session, **extra: Any) -> None:
-        pending = await session.questions.pending()
-        self.reply(
-            p.event(
-                "session",
-                session.id,
-                title=session.title,
-                running=session.running,
-                queued=session.queued,
-                last_seq=session.channel.last_seq,
-                pending_questions=[q.to_event() for q in pending],
-                **extra,
-            )
-        )
+        self.reply(p.event("session", session.id, **await self.app.session_state(session), **extra))
 
     # --- handlers: one per request type -------------------------------------------------------------
     async def on_message(self, request: p.MessageRequest) -> None:
@@ -252,24 +240,14 @@ class Connection:
 
     async def on_history(self, request: p.HistoryRequest) -> None:
         session = await self.session(request.session_id)
-        await self.app.hub.flush()
-        frames = await self.app.store.events.after(session.id, request.after_seq, request.limit)
+        frames = await self.app.timeline(session, request.after_seq, request.limit)
         self.deliver(f'{{"type":"history","session_id":"{session.id}","events":[{",".join(frames)}]}}')
 
     async def on_sessions(self, request: p.SessionsRequest) -> None:
         self.reply(p.event("sessions", sessions=await self.app.sessions.list()))
 
     async def on_delete(self, request: p.DeleteRequest) -> None:
-        session = await self.app.sessions.get(request.session_id)
-        watchers = list(session.channel.subscribers)
-        await self.app.sessions.delete(request.session_id)
-        body = encode(p.event("deleted", request.session_id))
-        for watcher in {*watchers, self}:
-            watcher.deliver(body)
-            if isinstance(watcher, Connection):
-                watcher.watching.pop(request.session_id, None)
-                if watcher.current == request.session_id:
-                    watcher.current = None
+        await self.app.delete_session(request.session_id, requester=self)
 
     async def on_reset(self, request: p.ResetRequest) -> None:
         session = await self.session(request.session_id)

@@ -1,18 +1,151 @@
-"""Face: the native session API over HTTP (docs/http-api.md, "Sessions and the event stream")."""
+"""Face: the native session API over HTTP (docs/http-api.md, "Sessions and the event stream").
+
+The same sessions, turns and timeline as the WebSocket protocol, through the same session
+methods (``create``, ``submit``, ``stop``, ``answer``, ``delete``); ``/events`` streams the timeline
+as SSE (``event_stream.py``). Bodies are validated with the protocol's own request models.
+"""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sse_starlette.sse import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .http import core
+from .. import protocol as p
+from ..sessions.session import Session
+from .event_stream import KEEPALIVE_SECONDS, StreamSubscriber, timeline
+from .http import HttpError, core, read_json
+
+_SESSION_ID = re.compile(p.SESSION_ID_PATTERN)
+MAX_HISTORY = 10_000
+
+
+def _validated(model: type[BaseModel], data: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise HttpError(400, f"{where}: {first['msg']}", "bad_request") from None
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    """A JSON object; an empty body counts as ``{}``."""
+    if request.headers.get("content-length", "") == "0":
+        return {}
+    return await read_json(request)
+
+
+async def _session(request: Request) -> Session:
+    session_id = request.path_params["session_id"]
+    if not _SESSION_ID.match(session_id):
+        raise HttpError(404, "unknown session", "unknown_session")
+    return await core(request).sessions.get(session_id)  # SessionNotFoundError → 404
+
+
+def _seq_param(value: str | None, name: str) -> int:
+    if value is None or value == "":
+        return 0
+    if not value.isdigit() or len(value) > 18:
+        raise HttpError(400, f"{name} must be a non-negative integer", "bad_request")
+    return int(value)
+
+
+async def create_session(request: Request) -> Response:
+    body = _validated(p.NewSessionRequest, {**await _body(request), "type": "new"})
+    session = await core(request).sessions.create(timezone=body.tz, title=body.title)
+    return JSONResponse({"session_id": session.id, **await core(request).session_state(session)}, 201)
 
 
 async def list_sessions(request: Request) -> Response:
     return JSONResponse({"sessions": await core(request).sessions.list()})
 
 
+async def get_session(request: Request) -> Response:
+    session = await _session(request)
+    return JSONResponse({"session_id": session.id, **await core(request).session_state(session)})
+
+
+async def history(request: Request) -> Response:
+    session = await _session(request)
+    after = _seq_param(request.query_params.get("after"), "after")
+    limit = _seq_param(request.query_params.get("limit"), "limit") or 2_000
+    frames = await core(request).timeline(session, after, min(limit, MAX_HISTORY))
+    body = f'{{"session_id":"{session.id}","events":[{",".join(frames)}]}}'
+    return Response(body, media_type="application/json")
+
+
+async def delete_session(request: Request) -> Response:
+    session = await _session(request)
+    await core(request).delete_session(session.id)
+    return JSONResponse({"deleted": session.id})
+
+
+async def post_message(request: Request) -> Response:
+    session = await _session(request)
+    data = await read_json(request)
+    body = _validated(p.MessageRequest, {**data, "type": "message", "session_id": session.id, "plain": False})
+    await session.set_timezone(body.tz)
+    ack = await session.submit(body.content, client_id=body.client_id)  # committed before it returns
+    return JSONResponse({"session_id": session.id, **ack}, 202)
+
+
+async def stop(request: Request) -> Response:
+    session = await _session(request)
+    return JSONResponse({"session_id": session.id, "stopping": await session.stop()})
+
+
+async def answer(request: Request) -> Response:
+    session = await _session(request)
+    data = await read_json(request)
+    body = _validated(p.AnswerRequest, {**data, "type": "answer", "session_id": session.id})
+    await session.answer(body.question_id, body.content)
+    return JSONResponse({"session_id": session.id, "question_id": body.question_id}, 202)
+
+
+async def events(request: Request) -> Response:
+    """SSE: ``Last-Event-ID`` (or ``?after=``) → replay from disk, then live."""
+    session = await _session(request)
+    last = request.headers.get("last-event-id") or request.query_params.get("after")
+    after = _seq_param(last, "Last-Event-ID" if request.headers.get("last-event-id") else "after")
+    app = core(request)
+    if app.counters.open_sockets + len(app.streams) >= app.settings.max_connections:
+        app.counters.refused_connections += 1
+        raise HttpError(503, "too many connections (MAX_CONNECTIONS)", "unavailable")
+    subscriber = StreamSubscriber()
+    session.channel.subscribers.add(subscriber)  # before the replay: nothing falls in between
+    app.streams.add(subscriber)
+
+    async def stream() -> Any:
+        try:
+            async for event in timeline(app, session, subscriber, after):
+                yield event
+        finally:
+            session.channel.subscribers.discard(subscriber)
+            app.streams.discard(subscriber)
+            session.touch()
+
+    return EventSourceResponse(
+        stream(),
+        ping=KEEPALIVE_SECONDS,
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        shutdown_event=app.shutting_down,
+    )
+
+
 routes: list[BaseRoute] = [
     Route("/v1/sessions", list_sessions, methods=["GET"]),
+    Route("/v1/sessions", create_session, methods=["POST"]),
+    Route("/v1/sessions/{session_id}", get_session, methods=["GET"]),
+    Route("/v1/sessions/{session_id}", delete_session, methods=["DELETE"]),
+    Route("/v1/sessions/{session_id}/history", history, methods=["GET"]),
+    Route("/v1/sessions/{session_id}/messages", post_message, methods=["POST"]),
+    Route("/v1/sessions/{session_id}/events", events, methods=["GET"]),
+    Route("/v1/sessions/{session_id}/stop", stop, methods=["POST"]),
+    Route("/v1/sessions/{session_id}/answers", answer, methods=["POST"]),
 ]

@@ -1,0 +1,130 @@
+"""Connection-level limits (issue 12): auth timeout, the 1008 burst close, accept-error logging, fd limit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from backend.errors import SettingsError
+from backend.server.acceptlog import AcceptErrorLog
+from backend.settings import Settings
+from tests.conftest import RunningServer, base_env
+
+TOKEN = "limits-test-token-0123456789"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_unauthenticated_socket_is_closed_after_auth_timeout(make_settings: Callable[..., Settings]) -> None:
+    """With AUTH_TOKEN, a socket that never authenticates is told why and closed with 1008."""
+    running = await RunningServer(make_settings(AUTH_TOKEN=TOKEN, AUTH_TIMEOUT="0.3")).start()
+    try:
+        idle = await running.client()
+        error = await idle.recv()
+        assert error["code"] == "unauthorized" and "timed out" in error["message"]
+        with pytest.raises(ConnectionClosed) as closed:
+            await idle.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        assert closed.value.rcvd.reason == "authentication timeout"
+    finally:
+        await running.stop()
+
+
+async def test_authenticated_socket_outlives_the_auth_timeout(make_settings: Callable[..., Settings]) -> None:
+    """A socket that authenticates in time stays open past AUTH_TIMEOUT."""
+    running = await RunningServer(make_settings(AUTH_TOKEN=TOKEN, AUTH_TIMEOUT="0.3")).start()
+    try:
+        ws = await running.client()
+        await ws.send(type="auth", token=TOKEN)
+        assert (await ws.recv())["type"] == "auth"
+        # a second, unauthenticated socket is closed at the timeout: by then the first one's timer
+        # would have fired too, had it not been cancelled
+        other = await running.client()
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await other.recv()
+        await ws.send(type="ping")
+        assert (await ws.recv())["type"] == "pong"
+        await ws.close()
+    finally:
+        await running.stop()
+
+
+async def test_rate_limit_burst_closes_with_1008(make_settings: Callable[..., Settings]) -> None:
+    """A burst of frames sent without reading ends with close code 1008 (documented), never 1000."""
+    running = await RunningServer(
+        make_settings(RATE_LIMIT_MESSAGES="5", RATE_LIMIT_WINDOW="60", RATE_LIMIT_STRIKES="3")
+    ).start()
+    try:
+        for _ in range(3):
+            ws = await running.client()
+            for _ in range(40):
+                await ws.send(type="ping")
+            with pytest.raises(ConnectionClosed) as info:
+                while True:
+                    await ws.recv()
+            assert info.value.rcvd is not None and info.value.rcvd.code == 1008
+            assert info.value.rcvd.reason == "rate limit exceeded"
+    finally:
+        await running.stop()
+
+
+def test_short_auth_token_is_refused_at_start_up(tmp_path: Path) -> None:
+    """AUTH_TOKEN under 16 characters: a clear settings error that does not echo the token."""
+    env = {**base_env(tmp_path, None), "AUTH_TOKEN": "hunter2"}
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(env)
+    assert "AUTH_TOKEN" in info.value.message and "16 characters" in info.value.message
+    assert "hunter2" not in info.value.message
+    assert Settings.from_env({**env, "AUTH_TOKEN": "x" * 16}).auth_token == "x" * 16
+
+
+async def test_accept_errors_are_logged_at_a_bounded_rate(caplog: pytest.LogCaptureFixture) -> None:
+    """1,000 accept errors: one log line per interval, all counted; other loop errors pass through."""
+    now = [0.0]
+    log = AcceptErrorLog(interval=10.0, clock=lambda: now[0])
+    loop = asyncio.get_running_loop()
+    passed: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: passed.append(context))
+    log.install(loop)
+    try:
+        with caplog.at_level(logging.ERROR, logger="backend.server.acceptlog"):
+            for i in range(1000):
+                now[0] = i * 0.05  # 50 s in all
+                loop.call_exception_handler(
+                    {
+                        "message": "socket.accept() out of system resource",
+                        "exception": OSError(24, "Too many open files"),
+                    }
+                )
+            loop.call_exception_handler({"message": "something else entirely"})
+        lines = [r for r in caplog.records if r.name == "backend.server.acceptlog"]
+        assert 1 <= len(lines) <= 6
+        assert log.count == 1000
+        assert [c["message"] for c in passed] == ["something else entirely"]
+    finally:
+        log.uninstall()
+        loop.set_exception_handler(None)
+
+
+def test_file_limit_is_raised_at_start_up() -> None:
+    """A low soft RLIMIT_NOFILE is raised to the hard limit by the start-up helper."""
+    script = (
+        "import json, resource\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
+        "from backend.main import raise_file_limit\n"
+        "raise_file_limit()\n"
+        "print(json.dumps([resource.getrlimit(resource.RLIMIT_NOFILE), hard]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    (soft, _), hard = json.loads(out.stdout)
+    assert soft > 256
+    assert soft == hard or soft >= 65536
