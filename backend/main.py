@@ -22,6 +22,7 @@ from . import __version__
 from .context.tokens import ServerTokenizer, TokenCounter, calibrate_margin, seed_tiktoken_cache
 from .errors import AgentChatError, SettingsError
 from .llm.client import build_model_client
+from .llm.oneshot import OneShotModel
 from .logs import configure_logging, install_filters
 from .loopmon import LoopLagMonitor
 from .scheduler import ReminderScheduler
@@ -29,12 +30,16 @@ from .server.app import App
 from .sessions.hub import EventHub
 from .sessions.registry import SessionRegistry
 from .sessions.services import Services
+from .sessions.workflow_host import SessionWorkflowHost
+from .sessions.workflow_turn import run_from_reminder
 from .settings import Endpoint, Settings, load_settings, resolve_endpoint
 from .store import Store, open_database
 from .team.builder import TeamFactory
 from .team.spec import load_team_spec
 from .timeparse import warm_up
 from .tools import default_registry
+from .workflows import WorkflowEngine
+from .workflows.commands import is_run_command
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +66,7 @@ class Runtime:
     sandbox: Any = None
     embedded: Any = None
     loop_lag: LoopLagMonitor | None = None
+    workflows: WorkflowEngine | None = None
     _stopped: bool = field(default=False, repr=False)
 
     async def stop(self) -> None:
@@ -71,6 +77,8 @@ class Runtime:
         await self.app.stop()
         if self.loop_lag is not None:
             await self.loop_lag.stop()
+        if self.workflows is not None:
+            await self.workflows.close()
         await self.sessions.close()
         await self.scheduler.stop()
         if self.sandbox is not None:
@@ -192,6 +200,15 @@ async def start_app(settings: Settings) -> Runtime:
         hub = EventHub(store)
         services = Services(settings=settings, store=store, hub=hub, factory=factory, tools=tools, sandbox=sandbox)
         sessions = SessionRegistry(services)
+        workflows = WorkflowEngine(
+            store=store,
+            settings=settings,
+            host=SessionWorkflowHost(sessions),
+            model=OneShotModel(model_client, counter, settings, margin),
+            tools=tools,
+            sandbox=sandbox,
+        )
+        services.workflows = workflows
         delivery, recorded = _reminder_hooks(sessions)
         scheduler = ReminderScheduler(store, delivery, recorded=recorded)
         services.reminders = scheduler
@@ -212,6 +229,7 @@ async def start_app(settings: Settings) -> Runtime:
         await asyncio.to_thread(warm_up)  # dateparser's first call costs ~0.35 s: pay it now
         await scheduler.start()
         sessions.start()
+        await workflows.start()
         loop_lag.start()
         await app.start()
     except BaseException:
@@ -232,7 +250,7 @@ async def start_app(settings: Settings) -> Runtime:
     # full passes, which otherwise scan it all again and again (hundreds of ms on the loop).
     gc.collect()
     gc.freeze()
-    return Runtime(settings, store, app, sessions, scheduler, model_client, sandbox, embedded, loop_lag)
+    return Runtime(settings, store, app, sessions, scheduler, model_client, sandbox, embedded, loop_lag, workflows)
 
 
 def _reminder_hooks(sessions: SessionRegistry) -> tuple[Any, Any]:
@@ -243,7 +261,8 @@ def _reminder_hooks(sessions: SessionRegistry) -> tuple[Any, Any]:
             session = await sessions.get(row.session_id)
         except AgentChatError:
             return  # the session was deleted
-        await session.deliver_reminder(row, late)
+        if await session.deliver_reminder(row, late) and is_run_command(row.message):
+            await run_from_reminder(session, row.message)
 
     async def recorded(row: Any) -> None:
         with contextlib.suppress(AgentChatError):

@@ -261,6 +261,8 @@ TIMELINE_EVENTS = frozenset(
         "reminders",
         "summary",
         "reset",
+        "workflow_run",
+        "node_run",
     }
 )
 

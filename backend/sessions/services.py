@@ -21,3 +21,4 @@ class Services:
     tools: ToolRegistry
     sandbox: Any = None  # backend.sandbox.SandboxManager | None
     reminders: ReminderWaker | None = None
+    workflows: Any = None  # backend.workflows.WorkflowEngine | None

@@ -25,10 +25,12 @@ from ..team.builder import BuiltTeam, TeamHooks
 from ..team.runner import TurnRunner
 from ..tools.registry import ToolDeps
 from ..tools.terminal import execute_command, parse_explicit_command
+from ..workflows.commands import is_run_command
 from .hub import Channel
 from .questions import QuestionBroker
 from .services import Services
 from .turns import NOTE_CHARS, Turn, as_context, describe_error, trim_thread
+from .workflow_turn import run_workflow_turn
 
 if TYPE_CHECKING:
     from ..context.model_context import ContextReport
@@ -73,6 +75,7 @@ class Session:
             reminders=s.reminders,
             sandbox=s.sandbox,
             timezone=self.timezone or s.settings.default_timezone,
+            workflows=s.workflows,
         )
 
     @property
@@ -106,7 +109,8 @@ class Session:
             raise BusyError(f"{len(self._queue)} messages are already queued; wait for the team to catch up")
         self.touch()
         hub, store = self.services.hub, self.services.store
-        command = parse_explicit_command(content)
+        workflow = self.services.workflows is not None and is_run_command(content)
+        command = None if workflow else parse_explicit_command(content)
         message_id = uuid.uuid4().hex[:12]
         fields: dict[str, Any] = {"content": content, "message_id": message_id}
         if client_id:
@@ -119,7 +123,7 @@ class Session:
             return await store.state.add_inbox(self.id, "user", "user", content, seq=seq, tx=tx)
 
         inbox_id = await hub.commit(self.channel, "user_message", add_inbox, **fields)
-        turn = Turn(inbox_id=inbox_id, content=content, command=command, client_id=client_id)
+        turn = Turn(inbox_id=inbox_id, content=content, command=command, client_id=client_id, workflow=workflow)
         waits = self.running or bool(self._queue)
         position = len(self._queue) + 1
         self._queue.append(turn)
@@ -152,9 +156,12 @@ class Session:
             task.cancel()
 
     async def answer(self, question_id: str, content: str) -> None:
-        """Route an answer to the waiting tool, or (after a restart) turn it into the next message."""
+        """Route an answer to the waiting tool or workflow, or (after a restart) turn it into the next message."""
         self.touch()
         if await self.questions.answer(question_id, content):
+            return
+        workflows = self.services.workflows
+        if workflows is not None and await workflows.answer(question_id, content):
             return
         row = await self.questions.answer_offline(question_id, content)
         await self.submit(f'Answer to your earlier question "{row.question}": {content}')
@@ -169,7 +176,12 @@ class Session:
             turn = self._queue.popleft()
             self._current = turn
             turn.started = time.monotonic()
-            runner = self._run_command_turn(turn) if turn.command is not None else self._run_model_turn(turn)
+            if turn.workflow:
+                runner = run_workflow_turn(self, turn)
+            elif turn.command is not None:
+                runner = self._run_command_turn(turn)
+            else:
+                runner = self._run_model_turn(turn)
             self._turn_task = asyncio.get_running_loop().create_task(runner)
             task = self._turn_task
             try:
@@ -234,6 +246,10 @@ class Session:
             self._compact_later(built, turn)
         else:
             await self._finish_failed(turn, outcome.status, outcome.error, consumed=consumed)
+
+    async def finish_turn(self, turn: Turn, status: str, *, source: str, note: str) -> None:
+        """End a turn that ran no model (workflow mode): ``done`` and a context note for the team."""
+        await self._commit(turn, status, state=None, consumed=[turn.inbox_id], notes=[(source, note)])
 
     async def _finish_failed(
         self, turn: Turn, status: str, error: BaseException | None, *, consumed: list[int] | None = None
@@ -353,7 +369,7 @@ class Session:
             self.emit("warning", code="context", message=warning, agent=report.agent)
 
     # --- things that happen to the session -----------------------------------------------------------
-    async def deliver_reminder(self, row: Any, late: bool) -> None:
+    async def deliver_reminder(self, row: Any, late: bool) -> bool:
         """A reminder fired: every attached client sees it now, others when they resume (seq).
 
         The event and the inbox row are stored in one transaction (with ``also`` when given: the
@@ -361,7 +377,7 @@ class Session:
         key = row.dedup_key
         store = self.services.store
         if key in await store.events.recent_keys(self.id, "reminder", limit=50):
-            return  # already delivered before a crash prevented marking it fired
+            return False  # already delivered before a crash prevented marking it fired
         due = row.to_dict().get("due")
         when = f"{due} (delivered late)" if late else due
 
@@ -371,6 +387,7 @@ class Session:
         await self.services.hub.commit(
             self.channel, "reminder", add_inbox, reminder_id=row.id, message=row.message, due=due, late=late, key=key
         )
+        return True
 
     async def reminders_changed(self) -> None:
         rows = await self.services.store.reminders.list(self.id)

@@ -18,6 +18,7 @@ class Turn:
     content: str
     command: str | None  # explicit terminal mode: run this, no model
     client_id: str | None = None
+    workflow: bool = False  # explicit workflow mode (/run <workflow> [json inputs]): no model
     started: float = 0.0
     token: CancelToken = field(default_factory=CancelToken)
     finished: bool = False

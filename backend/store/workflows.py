@@ -372,6 +372,16 @@ class WorkflowRepo:
                 (node_run_id, owner),
             )
 
+    async def release(self, owner: str) -> int:
+        """Graceful shutdown: node runs this owner was running go back to the queue."""
+        async with self._db.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE node_runs SET status = 'queued', lease_owner = NULL, lease_expires = NULL "
+                "WHERE status = 'running' AND lease_owner = ?",
+                (owner,),
+            )
+        return changed
+
     async def save_checkpoint(self, node_run_id: str, data: dict[str, Any], *, question_id: str | None = None) -> None:
         async with self._db.transaction() as tx:
             await tx.execute(

@@ -13,6 +13,7 @@ BUILTIN_GROUPS = {
     "reminders": "reminders",
     "questions": "questions",
     "sandbox_tools": "sandbox",
+    "workflows": "workflows",
 }
 
 

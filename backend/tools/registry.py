@@ -45,6 +45,7 @@ class ToolDeps:
     reminders: ReminderWaker | None = None
     sandbox: Any = None  # backend.sandbox.SandboxManager | None
     timezone: str | None = None
+    workflows: Any = None  # backend.workflows.WorkflowEngine | None (the run_workflow tool)
 
 
 ToolFunc = Callable[..., Awaitable[str]]

@@ -79,6 +79,7 @@ class WorkflowEngine:
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._answers: dict[str, asyncio.Future[str]] = {}
         self._graphs: dict[tuple[str, int], dsl.Graph] = {}
+        self._aux: set[asyncio.Task[Any]] = set()
         self._closed = False
         self.errors = 0  # unexpected failures (logged with a traceback); shown in /healthz
 
@@ -93,13 +94,16 @@ class WorkflowEngine:
     async def close(self) -> None:
         """Stop driving (runs stay active in the store and resume at the next start)."""
         self._closed = True
-        tasks = list(self._drivers.values())
+        tasks = [*self._drivers.values(), *self._aux]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._drivers.clear()
+        released = await self.repo.release(self.owner)
+        if released:
+            logger.info("released %d running workflow node(s); they run again at the next start", released)
 
     def health(self) -> dict[str, Any]:
         return {"active_runs": len(self._drivers), "errors": self.errors}
@@ -131,7 +135,7 @@ class WorkflowEngine:
             run_id, workflow, session_id=session_id, inputs=data, state=dict(data), max_steps=max_steps,
             source=source, start=start,
         )  # fmt: skip
-        self._emit(run, "workflow_run", status="running", name=workflow.name, graph=graph.summary())
+        await self._emit(run, "workflow_run", status="running", name=workflow.name, graph=graph.summary())
         self._spawn(run_id)
         return run
 
@@ -157,6 +161,20 @@ class WorkflowEngine:
                 self._spawn(run_id)
         return run
 
+    def cancel_soon(self, run_id: str) -> None:
+        """Cancel from synchronous code (a turn's stop button); the task is owned and awaited here."""
+        if self._closed:
+            return
+        task = asyncio.get_running_loop().create_task(self.cancel(run_id), name=f"workflow-cancel-{run_id}")
+        self._aux.add(task)
+        task.add_done_callback(self._aux_done)
+
+    def _aux_done(self, task: asyncio.Task[Any]) -> None:
+        self._aux.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.errors += 1
+            logger.error("workflow cancel failed: %s", task.exception())
+
     async def describe(self, run_id: str) -> dict[str, Any]:
         run = await self._get(run_id)
         doc = run.to_json()
@@ -176,7 +194,7 @@ class WorkflowEngine:
             return False
         run = await self.repo.get_run(node_run.run_id)
         if run is not None:
-            self._emit(run, "question_closed", question_id=question_id, status="answered", answer=content)
+            await self._emit(run, "question_closed", question_id=question_id, status="answered", answer=content)
         future = self._answers.get(question_id)
         if future is not None and not future.done():
             future.set_result(content)
@@ -257,7 +275,7 @@ class WorkflowEngine:
         assert workflow is not None
         graph = self._graph(workflow)
         node = graph.nodes[node_run.node_id]
-        self._emit(
+        await self._emit(
             run,
             "node_run",
             node_run_id=node_run.id,
@@ -301,12 +319,12 @@ class WorkflowEngine:
         fields: dict[str, Any] = {"output": _short(finish.output_text), "error": error}
         if node_run.started_at is not None:
             fields["duration_ms"] = round((time.time() - node_run.started_at) * 1000, 1)
-        self._emit(
+        await self._emit(
             run, "node_run", node_run_id=node_run.id, node_id=node.id, node_type=node.type, status=status, **fields
         )
         for item in queue:
             if item.status == "skipped":
-                self._emit(
+                await self._emit(
                     run,
                     "node_run",
                     node_run_id=item.id,
@@ -387,9 +405,9 @@ class WorkflowEngine:
             done = [r for r in runs if r.status == "completed" and r.output_text]
             answer = max(done, key=lambda r: r.done_seq or 0).output_text if done else None
         await self.repo.set_run(run.id, status=status, answer=answer, error=error)
-        self._emit(run, "workflow_run", status=status, answer=_short(answer), error=error, steps=run.steps)
+        await self._emit(run, "workflow_run", status=status, answer=_short(answer), error=error, steps=run.steps)
 
-    def _emit(self, run: RunRow, type_: str, **fields: Any) -> None:
+    async def _emit(self, run: RunRow, type_: str, **fields: Any) -> None:
         if self.host is None or run.session_id is None:
             return
         base = (
@@ -398,7 +416,7 @@ class WorkflowEngine:
             else {}
         )
         try:
-            self.host.emit(run.session_id, type_, **base, **fields)
+            await self.host.emit(run.session_id, type_, **base, **fields)
         except Exception:
             self.errors += 1
             logger.exception("workflow run %s: could not emit %s", run.id, type_)

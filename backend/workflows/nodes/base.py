@@ -16,11 +16,11 @@ from ..dsl import Graph, Node
 class WorkflowHost(Protocol):
     """What the session layer provides to a run (events, agents, tools), per session."""
 
-    def emit(self, session_id: str, type_: str, **fields: Any) -> None: ...
+    async def emit(self, session_id: str, type_: str, **fields: Any) -> None: ...
 
     async def run_agent(self, session_id: str, team: str | None, prompt: str) -> str: ...
 
-    def tool_deps(self, session_id: str) -> Any: ...  # backend.tools.registry.ToolDeps
+    async def tool_deps(self, session_id: str) -> Any: ...  # backend.tools.registry.ToolDeps
 
 
 class ModelCaller(Protocol):

@@ -76,10 +76,10 @@ async def human(ctx: NodeContext) -> NodeResult:
         # checkpoint first: a crash between the two leaves a known id, never an orphan question
         await ctx.save_checkpoint({"question_id": question_id, "question": question}, question_id)
         row = await ctx.store.questions.add(question_id, session_id, question, options)
-        ctx.host.emit(session_id, "question", **row.to_event())
+        await ctx.host.emit(session_id, "question", **row.to_event())
     elif await ctx.store.questions.get(question_id) is None:
         row = await ctx.store.questions.add(question_id, session_id, str(question), options)
-        ctx.host.emit(session_id, "question", **row.to_event())
+        await ctx.host.emit(session_id, "question", **row.to_event())
     answer = await ctx.wait_answer(str(question_id))
     return NodeResult(
         output_text=answer,

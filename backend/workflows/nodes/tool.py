@@ -110,7 +110,7 @@ async def _builtin(ctx: NodeContext, config: Mapping[str, Any], timeout: float) 
         raise WorkflowError(
             f"tool {name!r}: bad arguments: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}"
         ) from None
-    deps = ctx.host.tool_deps(ctx.require_session(f"tool {name!r}"))
+    deps = await ctx.host.tool_deps(ctx.require_session(f"tool {name!r}"))
     try:
         text = await asyncio.wait_for(spec.func(deps, **dict(args)), timeout)
     except TimeoutError:
