@@ -61,7 +61,7 @@ async def test_http_definitions_and_errors(server: RunningServer) -> None:
 
 
 async def test_run_in_chat_streams_events(server: RunningServer, client: WsClient) -> None:
-    """/run <workflow> [inputs] in the chat: workflow_run with the graph, node_run events, the answer as response, done."""
+    """/run <workflow> in the chat: workflow_run with the graph, node_run events, the answer as response, done."""
     async with httpx.AsyncClient(base_url=server.http) as http:
         assert (await _post(http, "/v1/workflows", SCORE_CHECK)).status_code == 201
     events = await client.turn("/run score-check", timeout=10)
