@@ -21,7 +21,8 @@ from ...errors import AgentChatError, WorkflowError
 from .base import NodeContext, NodeResult, number
 
 _WRAPPER = r"""
-import base64, contextlib, io, json, sys, traceback
+import base64, contextlib, io, json, os, sys, traceback
+_pid = os.getpid()
 _payload = json.loads(base64.b64decode({payload!r}).decode())
 _source = base64.b64decode({source!r}).decode()
 _limit = {limit}
@@ -46,6 +47,8 @@ try:
         exec(compile(_source, "<code node>", "exec"), _ns)
 except BaseException as _exc:
     _error = "".join(traceback.format_exception_only(type(_exc), _exc)).strip()
+if os.getpid() != _pid:  # a child the code forked: only the original process reports
+    os._exit(0)
 _result = _ns.get("result")
 try:
     json.dumps(_result)
