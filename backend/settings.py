@@ -67,6 +67,7 @@ class Settings(BaseModel):
     forwarded_allow_ips: tuple[str, ...] = Field((), alias="FORWARDED_ALLOW_IPS")
     max_connections: int = Field(1024, alias="MAX_CONNECTIONS", ge=1)
     auth_timeout: float = Field(10.0, alias="AUTH_TIMEOUT", gt=0)
+    handshake_timeout: float = Field(10.0, alias="HANDSHAKE_TIMEOUT", gt=0)
     auth_fail_limit: int = Field(10, alias="AUTH_FAIL_LIMIT", ge=1)
     auth_fail_window: float = Field(60.0, alias="AUTH_FAIL_WINDOW", gt=0)
     max_body_bytes: int = Field(1024 * 1024, alias="MAX_BODY_BYTES", ge=1024)

@@ -41,6 +41,7 @@ from .connection import Connection
 from .edge import Edge
 from .event_stream import StreamSubscriber
 from .http import HttpError, error_response
+from .protocols import h11_with_head_deadline
 from .routes import all_routes
 from .throttle import FailureThrottle
 
@@ -135,6 +136,7 @@ class App:
             self.asgi,
             host=s.host,
             port=s.port,
+            http=h11_with_head_deadline(s.handshake_timeout),
             ws="websockets-sansio",
             lifespan="on",
             log_config=None,

@@ -17,6 +17,7 @@ from backend.errors import SettingsError
 from backend.server.acceptlog import AcceptErrorLog
 from backend.settings import Settings
 from tests.conftest import RunningServer, base_env
+from tests.support.client import UNIT
 
 TOKEN = "limits-test-token-0123456789"
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,6 +73,26 @@ async def test_rate_limit_burst_closes_with_1008(make_settings: Callable[..., Se
                     await ws.recv()
             assert info.value.rcvd is not None and info.value.rcvd.code == 1008
             assert info.value.rcvd.reason == "rate limit exceeded"
+    finally:
+        await running.stop()
+
+
+async def test_connections_without_a_request_head_are_closed(make_settings: Callable[..., Settings]) -> None:
+    """A TCP connection that sends nothing, or half a request head, is closed at HANDSHAKE_TIMEOUT."""
+    running = await RunningServer(make_settings(HANDSHAKE_TIMEOUT="0.3")).start()
+    try:
+        port = running.settings.port
+        silent = await asyncio.open_connection("127.0.0.1", port)
+        slow = await asyncio.open_connection("127.0.0.1", port)
+        slow[1].write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        for reader, writer in (silent, slow):
+            assert await asyncio.wait_for(reader.read(), 4 * UNIT) == b""  # EOF: the server closed it
+            writer.close()
+        # a prompt client on a kept-alive connection is unaffected
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
+        assert (await asyncio.wait_for(reader.readline(), UNIT)).startswith(b"HTTP/1.1 200")
+        writer.close()
     finally:
         await running.stop()
 
