@@ -65,15 +65,19 @@ copy "$MODULES/dompurify/dist/purify.es.mjs" purify.es.js
 copy "$HLJS/es/highlight.min.js" highlight.es.min.js
 copy "$HLJS/styles/github.min.css" hljs-light.css
 copy "$HLJS/styles/github-dark.min.css" hljs-dark.css
+# Mermaid (workflow run cards) as its single-file browser build; loaded by the page only when a
+# run card is shown (it is large), from this server like every other vendor file.
+copy "$MODULES/mermaid/dist/mermaid.min.js" mermaid.min.js
 
 mkdir -p "$STAGE/licenses"
 cp "$MODULES/marked/LICENSE" "$STAGE/licenses/marked.txt"
 cp "$MODULES/dompurify/LICENSE" "$STAGE/licenses/dompurify.txt"
 cp "$HLJS/LICENSE" "$STAGE/licenses/highlight.js.txt"
+cp "$MODULES/mermaid/LICENSE" "$STAGE/licenses/mermaid.txt"
 node -e '
   const lock = require(process.argv[1]).packages;
   const pick = (n) => `${n} ${lock["node_modules/" + n].version}`;
-  console.log(["marked", "dompurify", "@highlightjs/cdn-assets"].map(pick).join("\n"));
+  console.log(["marked", "dompurify", "@highlightjs/cdn-assets", "mermaid"].map(pick).join("\n"));
 ' "$FRONTEND/package-lock.json" >"$STAGE/VERSIONS.txt"
 
 echo "$WANT" >"$STAGE/.stamp"

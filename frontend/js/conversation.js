@@ -6,6 +6,7 @@ import { announce, h } from "./dom.js";
 import { icon } from "./icons.js";
 import { renderInto } from "./render.js";
 import { applyToolResult, createToolCard, orphanToolCard } from "./tools.js";
+import { applyNodeEvent, applyRunEvent, createRunCard } from "./workflows.js";
 import { closeQuestion, createQuestionPrompt, reopenQuestion } from "./questions.js";
 import { bubbleByMessageId, failUnacknowledgedBubbles, findPendingBubble, setQueued, setUserStatus, userBubble } from "./bubbles.js";
 import { clockTime, compactNumber, formatDuration, hashHue } from "./util.js";
@@ -34,6 +35,7 @@ export function createConversation(id, actions) {
     typing: null,
     queuedIds: [],
     tools: new Map(),
+    runs: new Map(),
     questions: new Map(),
     todos: [],
     reminders: [],
@@ -274,6 +276,28 @@ export function onToolResult(conv, event) {
   changed(conv);
 }
 
+// --- workflow runs ---------------------------------------------------------------------------------
+
+export function onWorkflowRun(conv, event) {
+  const id = String(event.run_id);
+  let card = conv.runs.get(id);
+  if (!card && event.graph) {
+    card = createRunCard(event);
+    conv.runs.set(id, card);
+    appendPart(conv, "workflow", card, event.ts);
+  } else if (card) {
+    applyRunEvent(card, event);
+    changed(conv);
+  }
+}
+
+export function onNodeRun(conv, event) {
+  const card = conv.runs.get(String(event.run_id));
+  if (!card) return;
+  applyNodeEvent(card, event);
+  changed(conv);
+}
+
 export function onQuestion(conv, event) {
   const id = String(event.question_id);
   const existing = conv.questions.get(id);
@@ -425,6 +449,7 @@ export function clearConversation(conv) {
   conv.root.replaceChildren();
   conv.lastSeq = 0;
   conv.tools.clear();
+  conv.runs.clear();
   conv.questions.clear();
   conv.queuedIds = [];
   conv.typing = null;

@@ -146,6 +146,8 @@ export function createHandlers(app) {
     question_closed: timeline(conversation.onQuestionClosed),
     summary: timeline(conversation.onSummary),
     reset: timeline(conversation.onReset),
+    workflow_run: timeline(conversation.onWorkflowRun),
+    node_run: timeline(conversation.onNodeRun),
     reminder: timeline((conv, event) => {
       conversation.onReminderEvent(conv, event);
       const recent = Date.now() / 1000 - (event.ts || 0) < RECENT_REMINDER_SECONDS;

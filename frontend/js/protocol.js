@@ -4,7 +4,7 @@
 export const TIMELINE_TYPES = new Set([
   "user_message", "queued", "delta", "agent_message", "handoff", "tool_call", "tool_result",
   "response", "done", "error", "warning", "question", "question_closed", "reminder", "context",
-  "todos", "reminders", "summary", "reset",
+  "todos", "reminders", "summary", "reset", "workflow_run", "node_run",
 ]);
 
 /** Replies whose arrival needs no action from the page. */
@@ -53,6 +53,8 @@ export function dispatch(event, handlers) {
     case "reminders": return call("reminders");
     case "summary": return call("summary");
     case "reset": return call("reset");
+    case "workflow_run": return call("workflow_run");
+    case "node_run": return call("node_run");
     default:
       if (IGNORED_REPLIES.has(event.type)) return undefined;
       return reportUnknown(event);
