@@ -58,7 +58,14 @@ def _browser_available() -> None:
 def vendor_files() -> Path:
     """frontend/vendor with marked, DOMPurify and highlight.js: built once if missing."""
     vendor = ROOT / "frontend" / "vendor"
-    needed = ("marked.esm.js", "purify.es.js", "highlight.es.min.js", "hljs-light.css", "hljs-dark.css", "mermaid.min.js")
+    needed = (
+        "marked.esm.js",
+        "purify.es.js",
+        "highlight.es.min.js",
+        "hljs-light.css",
+        "hljs-dark.css",
+        "mermaid.min.js",
+    )
     if not all((vendor / name).is_file() for name in needed):
         result = subprocess.run(
             ["bash", str(ROOT / "scripts" / "build_frontend.sh")],

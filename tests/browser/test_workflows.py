@@ -20,7 +20,7 @@ async def _save(server: RunningServer, example: dict[str, object]) -> None:
 
 
 async def test_run_command_shows_the_run_card_and_the_answer(chat: ChatPage, server: RunningServer) -> None:
-    """/run score-check: a card with the Mermaid graph, high-path completed, low-path skipped, output on click, the answer."""
+    """/run score-check: the Mermaid graph, high-path completed, low-path skipped, output on click, the answer."""
     await _save(server, SCORE_CHECK)
     await chat.send("/run score-check")
     await chat.wait_reply("Alice passed with score 7")
