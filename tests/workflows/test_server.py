@@ -140,3 +140,52 @@ async def test_llm_node_uses_the_model(server: RunningServer, fake_model: FakeMo
     request = fake_model.chat_requests[-1]
     assert request.messages[-1]["content"] == "Say hi to Bob"
     assert request.body["max_tokens"] <= server.settings.context_reserve
+
+
+async def test_agent_node_streams_into_the_session(
+    server: RunningServer, client: WsClient, fake_model: FakeModelServer
+) -> None:
+    """An agent node runs the team on its prompt: its messages are on the timeline, its answer is the node's text."""
+    example = chain(
+        "ask-team",
+        [
+            {"id": "think", "type": "agent", "config": {"prompt": "Name a colour for {{ inputs.who }}"}},
+            {"id": "out", "type": "answer", "config": {"text": "Team said: {{ nodes.think.text }}"}},
+        ],
+    )
+    async with httpx.AsyncClient(base_url=server.http) as http:
+        assert (await _post(http, "/v1/workflows", example)).status_code == 201
+    fake_model.enqueue(Reply.of_text("Teal."))
+    events = await client.turn('/run ask-team {"who": "Ada"}', timeout=10)
+    assert "Name a colour for Ada" in fake_model.chat_requests[-1].last_user
+    assert [e["content"] for e in of_type(events, "agent_message")] == ["Teal."]
+    assert of_type(events, "response")[-1]["content"] == "Team said: Teal."
+
+
+async def test_builtin_tool_node(server: RunningServer, client: WsClient) -> None:
+    """A tool node calls a built-in tool (add_todo) in the run's session: the todo exists, its result is the output."""
+    example = chain(
+        "todo",
+        [
+            {"id": "add", "type": "tool", "config": {"tool": "add_todo", "arguments": {"title": "{{ inputs.item }}"}}},
+            {"id": "bad", "type": "tool", "config": {"tool": "add_todo", "arguments": {"nope": 1}}},
+        ],
+    )
+    async with httpx.AsyncClient(base_url=server.http) as http:
+        assert (await _post(http, "/v1/workflows", example)).status_code == 201
+    events = await client.turn('/run todo {"item": "Buy milk"}', timeout=10)
+    assert any("Buy milk" in str(t["title"]) for e in of_type(events, "todos") for t in e["todos"])
+    finished = of_type(events, "workflow_run")[-1]
+    assert finished["status"] == "failed" and "node 'bad'" in finished["error"] and "bad arguments" in finished["error"]
+
+
+async def test_reminder_runs_a_workflow(server: RunningServer, client: WsClient) -> None:
+    """A reminder whose message is '/run <workflow>' starts that run in its session when it fires."""
+    async with httpx.AsyncClient(base_url=server.http) as http:
+        assert (await _post(http, "/v1/workflows", SCORE_CHECK)).status_code == 201
+    await client.send(type="new")
+    sid = (await client.recv_until("session"))[-1]["session_id"]
+    await client.send(type="reminder_add", when="in 1 second", message="/run score-check", session_id=sid)
+    events = await client.recv_until(lambda e: e["type"] == "workflow_run" and e["status"] == "completed", timeout=10)
+    assert of_type(events, "reminder")[0]["message"] == "/run score-check"
+    assert of_type(events, "workflow_run")[-1]["answer"] == "Alice passed with score 7"
