@@ -75,3 +75,21 @@ async def test_kill_9_mid_run_resumes_without_rerunning_completed_nodes(
     assert runs["three"]["attempts"] == 2  # interrupted, claimed again after the restart
     assert all(runs[n]["attempts"] == 1 for n in ("one", "two", "four", "five"))
     assert tools.calls == {"two": 1, "hold": 2, "four": 1}
+
+
+def test_smoke_script_passes_against_a_spawned_server() -> None:
+    """scripts/smoke_workflow.py --spawn (no model key) checks the platform's examples over HTTP and exits 0."""
+    import subprocess
+    import sys
+
+    from tests.support.process import ROOT
+
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "smoke_workflow.py"), "--spawn"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "workflow smoke test passed" in result.stdout
