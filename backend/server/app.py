@@ -229,6 +229,9 @@ class App:
             },
             "store": {"engine": self.store.db.dialect.name, "checkpoint_errors": self.store.db.checkpoint_errors},
         }
+        workflows = self.sessions.services.workflows
+        if workflows is not None:
+            data["workflows"] = workflows.health()
         if self.loop_lag is not None:
             data["loop_lag"] = self.loop_lag.snapshot()
         if self.embedded is not None:

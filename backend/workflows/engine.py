@@ -361,6 +361,7 @@ class WorkflowEngine:
             if me is not None and me.cancelling():  # this driver is being stopped (shutdown)
                 task.cancel()
                 raise
+            await self._close_question(run, node_run.id)
             return None, "cancelled"  # only the node's task was cancelled: POST /v1/runs/{id}/cancel
         except Exception as exc:  # a bug in an executor: the node fails, the server goes on
             self.errors += 1
@@ -369,6 +370,14 @@ class WorkflowEngine:
         finally:
             heartbeat.cancel()
             self._executing.pop(run.id, None)
+
+    async def _close_question(self, run: RunRow, node_run_id: str) -> None:
+        """A cancelled human node: its question is closed, not left pending."""
+        for node_run in await self.repo.node_runs(run.id):
+            saved = node_run.checkpoint if isinstance(node_run.checkpoint, dict) else {}
+            question_id = saved.get("question_id")
+            if node_run.id == node_run_id and question_id and await self.store.questions.close(question_id, "cancelled"):
+                await self._emit(run, "question_closed", question_id=question_id, status="cancelled")
 
     async def _heartbeat(self, node_run_id: str) -> None:
         lease = self.settings.workflow_lease_seconds
