@@ -374,9 +374,10 @@ class WorkflowEngine:
     async def _close_question(self, run: RunRow, node_run_id: str) -> None:
         """A cancelled human node: its question is closed, not left pending."""
         for node_run in await self.repo.node_runs(run.id):
-            saved = node_run.checkpoint if isinstance(node_run.checkpoint, dict) else {}
-            question_id = saved.get("question_id")
-            if node_run.id == node_run_id and question_id and await self.store.questions.close(question_id, "cancelled"):
+            if node_run.id != node_run_id or not isinstance(node_run.checkpoint, dict):
+                continue
+            question_id = node_run.checkpoint.get("question_id")
+            if question_id and await self.store.questions.close(question_id, "cancelled"):
                 await self._emit(run, "question_closed", question_id=question_id, status="cancelled")
 
     async def _heartbeat(self, node_run_id: str) -> None:
