@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import WorkflowError, WorkflowNotFoundError
+from ..errors import SessionNotFoundError, WorkflowError, WorkflowNotFoundError
 from ..settings import Settings
 from ..store import Store
 from ..store.workflows import RUN_ACTIVE, Artifact, NewNodeRun, NodeFinish, NodeRunRow, RunRow, WorkflowRow
@@ -449,6 +449,8 @@ class WorkflowEngine:
         )
         try:
             await self.host.emit(run.session_id, type_, **base, **fields)
+        except SessionNotFoundError:  # the session was deleted: the run goes on, unseen
+            logger.info("workflow run %s: session %s is gone; %s not shown", run.id, run.session_id, type_)
         except Exception:
             self.errors += 1
             logger.exception("workflow run %s: could not emit %s", run.id, type_)
