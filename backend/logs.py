@@ -39,8 +39,12 @@ class CancelledNoiseFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+def configure_logging(level: str, *, instance: str | None = None) -> None:
+    """``instance``: this process's id, put on every line (several processes share one cluster)."""
+    where = f" [{instance.replace('%', '%%')}]" if instance else ""
+    logging.basicConfig(
+        level=level, format=f"%(asctime)s %(levelname)s{where} %(name)s: %(message)s", stream=sys.stderr
+    )
     install_filters(debug=level == "DEBUG")
 
 

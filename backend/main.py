@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import functools
 import gc
+import hashlib
 import json
 import logging
 import resource
@@ -27,19 +28,18 @@ from .logs import configure_logging, install_filters
 from .loopmon import LoopLagMonitor
 from .scheduler import ReminderScheduler
 from .server.app import App
+from .sessions.cluster import Coordinator, new_instance_id
 from .sessions.hub import EventHub
 from .sessions.registry import SessionRegistry
 from .sessions.services import Services
 from .sessions.workflow_host import SessionWorkflowHost
-from .sessions.workflow_turn import run_from_reminder
 from .settings import Endpoint, Settings, load_settings, resolve_endpoint
-from .store import Store, open_database
+from .store import ReminderRow, Store, Tx, open_database
 from .team.builder import TeamFactory
 from .team.spec import load_team_spec
 from .timeparse import warm_up
 from .tools import default_registry
 from .workflows import WorkflowEngine
-from .workflows.commands import is_run_command
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +79,9 @@ class Runtime:
             await self.loop_lag.stop()
         if self.workflows is not None:
             await self.workflows.close()
-        await self.sessions.close()
         await self.scheduler.stop()
+        await self.sessions.close()
+        await self.sessions.services.cluster.stop()
         if self.sandbox is not None:
             with contextlib.suppress(Exception):
                 await self.sandbox.close()
@@ -191,15 +192,29 @@ async def start_app(settings: Settings) -> Runtime:
             counter=counter,
             safety_margin=margin,
         )
+        instance = settings.instance_id or new_instance_id()
         sandbox = None
         if settings.sandbox_enabled:
             from .sandbox import SandboxManager
 
-            sandbox = SandboxManager(settings)
+            sandbox = SandboxManager(
+                settings,
+                instance_id=instance,
+                # a cluster shares one namespace: survivors clean up a dead process's containers
+                namespace=hashlib.sha256(settings.database_url.encode()).hexdigest()[:12]
+                if settings.database_url
+                else None,
+                live_instances=store.leases.live_owners if store.shared else None,
+            )
             await sandbox.start()
-        hub = EventHub(store)
-        services = Services(settings=settings, store=store, hub=hub, factory=factory, tools=tools, sandbox=sandbox)
+        cluster = Coordinator(store, instance_id=instance, lease_seconds=settings.lease_seconds)
+        hub = EventHub(store, owner=instance)
+        services = Services(
+            settings=settings, store=store, hub=hub, factory=factory, tools=tools, cluster=cluster, sandbox=sandbox
+        )
         sessions = SessionRegistry(services)
+        cluster.start(sessions)
+        await cluster.wait_listening()
         workflows = WorkflowEngine(
             store=store,
             settings=settings,
@@ -209,8 +224,7 @@ async def start_app(settings: Settings) -> Runtime:
             sandbox=sandbox,
         )
         services.workflows = workflows
-        delivery, recorded = _reminder_hooks(sessions)
-        scheduler = ReminderScheduler(store, delivery, recorded=recorded)
+        scheduler = ReminderScheduler(store, _reminder_hook(sessions))
         services.reminders = scheduler
         loop_lag = LoopLagMonitor()
         app = App(
@@ -238,13 +252,15 @@ async def start_app(settings: Settings) -> Runtime:
         await store.close()
         raise
     logger.info(
-        "agentchat %s listening on ws://%s:%d (team %s, model %s via %s)",
+        "agentchat %s listening on ws://%s:%d (team %s, model %s via %s; instance %s, store %s)",
         __version__,
         settings.host,
         app.port,
         spec.name,
         endpoint.model,
         endpoint.source,
+        sessions.services.cluster.instance_id,
+        store.db.where,
     )
     # Everything built so far lives as long as the process: keep it out of the cyclic collector's
     # full passes, which otherwise scan it all again and again (hundreds of ms on the loop).
@@ -253,22 +269,20 @@ async def start_app(settings: Settings) -> Runtime:
     return Runtime(settings, store, app, sessions, scheduler, model_client, sandbox, embedded, loop_lag, workflows)
 
 
-def _reminder_hooks(sessions: SessionRegistry) -> tuple[Any, Any]:
-    """What the scheduler calls: deliver an occurrence, then (once recorded) refresh the list."""
+def _reminder_hook(sessions: SessionRegistry) -> Any:
+    """What the scheduler calls: queue an occurrence for the session's owner inside the claiming
+    transaction (so it is queued once cluster-wide). The owner delivers it, then sends the
+    refreshed list of scheduled reminders (so there is no ``recorded`` hook)."""
+    store, cluster = sessions.services.store, sessions.services.cluster
 
-    async def deliver(row: Any, late: bool) -> None:
-        try:
-            session = await sessions.get(row.session_id)
-        except AgentChatError:
+    async def deliver(row: ReminderRow, late: bool, tx: Tx) -> None:
+        if await store.sessions.get(row.session_id) is None:
             return  # the session was deleted
-        if await session.deliver_reminder(row, late) and is_run_command(row.message):
-            await run_from_reminder(session, row.message)
+        payload = {"id": row.id, "message": row.message, "due": row.due, "key": row.dedup_key, "late": late}
+        await store.commands.add(row.session_id, "reminder", payload, sender=cluster.instance_id, tx=tx)
+        tx.after_commit(lambda: cluster.spawn(cluster.dispatch(row.session_id), f"reminder-{row.session_id}"))
 
-    async def recorded(row: Any) -> None:
-        with contextlib.suppress(AgentChatError):
-            await (await sessions.get(row.session_id)).reminders_changed()
-
-    return deliver, recorded
+    return deliver
 
 
 async def _serve(settings: Settings) -> None:
@@ -309,7 +323,9 @@ def main() -> int:
     except SettingsError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    if settings.instance_id is None:
+        settings = settings.model_copy(update={"instance_id": new_instance_id()})
+    configure_logging(settings.log_level, instance=settings.instance_id if settings.database_url else None)
     before, after = raise_file_limit()
     if after < settings.max_connections + 64:
         logger.warning(

@@ -6,11 +6,13 @@ when a reminder is added or cancelled) makes it look again at once. There is no 
 
 Delivery contract, chosen and pinned by ``tests/test_scheduler.py``:
 
-* **At least once, with an idempotency key.** ``deliver(row, late)`` is awaited first and the
-  occurrence is recorded afterwards (:meth:`~backend.store.ReminderRepo.record_fire`). A crash
-  (or :meth:`ReminderScheduler.stop`) between the two re-delivers that occurrence on the next
-  start, with the same ``row.key == (id, fire_count)``; the receiver de-duplicates on that key.
-  Recording first would make a crash lose the reminder silently, which is worse for a reminder.
+* **Exactly once, in one transaction.** A due occurrence is claimed (PostgreSQL: ``FOR UPDATE SKIP
+  LOCKED``, so schedulers in several processes each claim different rows), ``deliver(row, late,
+  tx)`` runs inside that transaction (the server queues the ``reminder`` command for the session's
+  owner there) and the occurrence is recorded (:meth:`~backend.store.ReminderRepo.record_fire`)
+  before the commit. A crash or :meth:`ReminderScheduler.stop` before the commit rolls all of it
+  back: the occurrence is delivered again on the next start, with the same
+  ``row.key == (id, fire_count)``; the session de-duplicates on that key.
 * **A failing delivery is not retried.** If ``deliver`` raises or exceeds ``deliver_timeout`` the
   error is logged with its traceback and the occurrence is recorded anyway, so one broken
   reminder can never wedge the loop or repeat forever.
@@ -31,12 +33,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from .store import ReminderRow, Store
+from .store import ReminderRow, Store, Tx
 from .timeparse import local_timezone_name, next_occurrence
 
 logger = logging.getLogger(__name__)
 
-Deliver = Callable[[ReminderRow, bool], Awaitable[None]]
+#: ``deliver(row, late, tx)``: runs inside the transaction that claimed the occurrence and records it.
+Deliver = Callable[[ReminderRow, bool, Tx], Awaitable[None]]
 Clock = Callable[[], float]
 
 MAX_SLEEP = 60.0
@@ -123,31 +126,35 @@ class ReminderScheduler:
         return min(max(next_due - self._clock(), 0.0), self._max_sleep)
 
     async def _fire_due(self, *, startup: bool) -> None:
-        while True:
-            now = self._clock()
-            rows = await self._store.reminders.due(now, limit=BATCH)
-            for row in rows:
-                late = startup or now - row.due_at > self._late_after
-                await self._fire(row, late)
-            if len(rows) < BATCH:
-                return
+        while await self._fire_one(startup=startup):
+            pass
 
-    async def _fire(self, row: ReminderRow, late: bool) -> None:
-        logger.info("delivering reminder %s#%d to session %s (late=%s)", row.id, row.fire_count, row.session_id, late)
-        try:
-            await asyncio.wait_for(self._deliver(row, late), timeout=self._deliver_timeout)
-        except Exception:
-            logger.exception("delivering reminder %d failed; not retrying this occurrence", row.id)
-        fired_at = self._clock()
-        next_due: float | None = None
-        if row.repeat:
+    async def _fire_one(self, *, startup: bool) -> bool:
+        """Claim the earliest due occurrence, deliver it and record it, in one transaction."""
+        store = self._store
+        async with store.db.transaction() as tx:
+            now = self._clock()
+            row = await store.reminders.claim_due(now, tx)
+            if row is None:
+                return False
+            late = startup or now - row.due_at > self._late_after
+            logger.info(
+                "delivering reminder %s#%d to session %s (late=%s)", row.id, row.fire_count, row.session_id, late
+            )
             try:
-                next_due = next_occurrence(
-                    row.repeat, row.due_at, row.timezone or local_timezone_name(), after=fired_at
-                )
+                await asyncio.wait_for(self._deliver(row, late, tx), timeout=self._deliver_timeout)
             except Exception:
-                logger.exception("reminder %d has an unusable repeat rule; firing it for the last time", row.id)
-        recorded = await self._store.reminders.record_fire(row, fired_at=fired_at, next_due_at=next_due)
+                logger.exception("delivering reminder %d failed; not retrying this occurrence", row.id)
+            fired_at = self._clock()
+            next_due: float | None = None
+            if row.repeat:
+                try:
+                    next_due = next_occurrence(
+                        row.repeat, row.due_at, row.timezone or local_timezone_name(), after=fired_at
+                    )
+                except Exception:
+                    logger.exception("reminder %d has an unusable repeat rule; firing it for the last time", row.id)
+            recorded = await store.reminders.record_fire(row, fired_at=fired_at, next_due_at=next_due, tx=tx)
         self.delivered += 1
         if not recorded:
             logger.info("reminder %d changed during delivery (cancelled?); left as it is", row.id)
@@ -156,3 +163,4 @@ class ReminderScheduler:
                 await self._recorded(row)  # e.g. tell clients the list of scheduled reminders changed
             except Exception:
                 logger.exception("reminder %d: the recorded hook failed", row.id)
+        return True

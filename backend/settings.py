@@ -77,6 +77,10 @@ class Settings(BaseModel):
     db_synchronous: Literal["OFF", "NORMAL", "FULL"] = Field("NORMAL", alias="DB_SYNCHRONOUS")
     #: ``postgresql://...``: use PostgreSQL (several processes can share it); unset: SQLite in DATA_DIR.
     database_url: str | None = Field(None, alias="DATABASE_URL")
+    #: Seconds a session's owner holds its lease without renewing it (takeover after a crash).
+    lease_seconds: float = Field(10.0, alias="LEASE_SECONDS", ge=1.0)
+    #: This process's id in leases, logs, /healthz and ``done`` events (default: host-pid-random).
+    instance_id: str | None = Field(None, alias="INSTANCE_ID")
 
     # --- model endpoint (see resolve_endpoint for the precedence) -----------------------------
     llm_base_url: str | None = Field(None, alias="LLM_BASE_URL")

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from backend.scheduler import ReminderScheduler
-from backend.store import ReminderRow, Store
+from backend.store import ReminderRow, Store, Tx
 
 #: Slack for "on time" with a real clock on a busy 2-core CI machine.
 SLACK = 0.5
@@ -23,7 +23,7 @@ class Recorder:
         self.calls: list[tuple[ReminderRow, bool, float]] = []
         self._arrived = asyncio.Event()
 
-    async def __call__(self, row: ReminderRow, late: bool) -> None:
+    async def __call__(self, row: ReminderRow, late: bool, tx: Tx) -> None:
         self.calls.append((row, late, time.monotonic()))
         self._arrived.set()
 
@@ -170,10 +170,10 @@ async def test_restart_does_not_redeliver_a_fired_one_shot(store: Store, schedul
 async def test_crash_during_delivery_redelivers_with_the_same_key(
     store: Store, schedulers: list[ReminderScheduler]
 ) -> None:
-    """At-least-once: stopped mid-deliver, the occurrence is delivered again on restart with the same key."""
+    """Stopped mid-deliver (before the commit), the occurrence is delivered again on restart with the same key."""
     started = asyncio.Event()
 
-    async def hang(row: ReminderRow, late: bool) -> None:
+    async def hang(row: ReminderRow, late: bool, tx: Tx) -> None:
         started.set()
         await asyncio.Event().wait()
 
@@ -199,7 +199,7 @@ async def test_failing_delivery_is_logged_and_not_retried(
     """If deliver raises, the error is logged and the occurrence is still recorded (no retry loop)."""
     calls: list[int] = []
 
-    async def broken(row: ReminderRow, late: bool) -> None:
+    async def broken(row: ReminderRow, late: bool, tx: Tx) -> None:
         calls.append(row.id)
         raise RuntimeError("socket gone")
 
@@ -218,7 +218,7 @@ async def test_failing_delivery_is_logged_and_not_retried(
 async def test_hanging_delivery_times_out_and_is_recorded(store: Store, schedulers: list[ReminderScheduler]) -> None:
     """A deliver that exceeds deliver_timeout does not wedge the scheduler."""
 
-    async def slow(row: ReminderRow, late: bool) -> None:
+    async def slow(row: ReminderRow, late: bool, tx: Tx) -> None:
         await asyncio.sleep(10)
 
     await store.reminders.add("s1", "slow", 1_000.0)
@@ -260,3 +260,15 @@ async def test_sleep_is_capped(store: Store, schedulers: list[ReminderScheduler]
     clock.now = 2_000_000.0  # the wall clock jumps past the due time; nobody calls wake()
     await recorder.until(1, timeout=1.0)
     assert recorder.calls[0][0].id == row.id
+
+
+async def test_several_schedulers_fire_each_occurrence_once(store: Store, schedulers: list[ReminderScheduler]) -> None:
+    """Three schedulers on one database (three processes' worth) deliver 20 due reminders once each."""
+    rows = [await store.reminders.add("s1" if i % 2 else "s2", f"r{i}", 1_000.0 + i) for i in range(20)]
+    recorders = [Recorder() for _ in range(3)]
+    for recorder in recorders:
+        schedulers.append(ReminderScheduler(store, recorder, clock=FakeClock(2_000.0)))
+    await asyncio.gather(*(s.start() for s in schedulers))
+    keys = sorted(r.key for recorder in recorders for r, _, _ in recorder.calls)
+    assert keys == sorted((row.id, 0) for row in rows)
+    assert await store.reminders.due(2_000.0) == []

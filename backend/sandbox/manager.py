@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,10 +58,20 @@ class _Box:
 class SandboxManager:
     """Owns every sandbox container of one server instance."""
 
-    def __init__(self, settings: Settings, *, instance_id: str | None = None, namespace: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        instance_id: str | None = None,
+        namespace: str | None = None,
+        live_instances: Callable[[], Awaitable[set[str]]] | None = None,
+    ) -> None:
+        """``live_instances``: in a cluster, the server processes that still hold a session lease;
+        orphan clean-up leaves their containers alone (the namespace is then the cluster's)."""
         self._settings = settings
         self.instance_id = instance_id or uuid.uuid4().hex[:12]
         self.namespace = namespace or config.namespace_for(settings.data_dir)
+        self._live_instances = live_instances
         self._engine = engine.Engine(settings)
         self._boxes: dict[str, _Box] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -95,14 +106,19 @@ class SandboxManager:
         self._locks.clear()
 
     async def cleanup_orphans(self) -> int:
-        """Remove every container of this namespace that this instance does not own; return how many."""
+        """Remove every container of this namespace that this instance does not own and whose
+        owning process is gone (in a cluster: holds no lease); return how many."""
         if not self._engine.available:
             return 0
         containers = await self._engine.call(
             self._engine.client.containers.list, all=True, filters=config.namespace_filter(self.namespace)
         )
         ours = {box.container_id for box in self._boxes.values()}
-        orphans = [c for c in containers if c.id not in ours]
+        live = await self._live_instances() if self._live_instances is not None else set()
+        live.discard(self.instance_id)  # ours that are not recorded are leftovers: remove them
+        orphans = [
+            c for c in containers if c.id not in ours and (c.labels or {}).get(config.LABEL_INSTANCE) not in live
+        ]
         for container in orphans:
             with contextlib.suppress(docker.errors.NotFound):
                 await self._engine.call(container.remove, force=True)

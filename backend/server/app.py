@@ -228,10 +228,9 @@ class App:
                 "fenced": self.hub.events_fenced,
             },
             "store": {"engine": self.store.db.dialect.name, "checkpoint_errors": self.store.db.checkpoint_errors},
+            "instance": self.sessions.services.cluster.instance_id,
+            "cluster": self.sessions.services.cluster.health(),
         }
-        workflows = self.sessions.services.workflows
-        if workflows is not None:
-            data["workflows"] = workflows.health()
         if self.loop_lag is not None:
             data["loop_lag"] = self.loop_lag.snapshot()
         if self.embedded is not None:

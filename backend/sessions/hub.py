@@ -49,11 +49,13 @@ class LeaseLostError(Exception):
 class Channel:
     """The per-session part of the hub: sequence counter, lease epoch and subscribers."""
 
-    __slots__ = ("epoch", "last_seq", "on_lost", "session_id", "subscribers")
+    __slots__ = ("delivered_seq", "epoch", "last_seq", "on_lost", "session_id", "subscribers")
 
     def __init__(self, session_id: str, last_seq: int, epoch: int | None = None) -> None:
         self.session_id = session_id
         self.last_seq = last_seq
+        #: The last seq handed to subscribers (from this process's writes or another's).
+        self.delivered_seq = last_seq
         #: The lease epoch this process writes under (None: not fenced).
         self.epoch = epoch
         self.on_lost: Callable[[], None] | None = None
@@ -86,8 +88,6 @@ class EventHub:
         self._writer: asyncio.Task[None] | None = None
         self._next_done: asyncio.Future[None] | None = None  # resolves when the queued batch is out
         self._current_done: asyncio.Future[None] | None = None  # ... the batch being written
-        #: Called after a batch is stored: (session_id, last seq) per session (PostgreSQL announces).
-        self.announce: Callable[[Tx, dict[str, int]], Awaitable[None]] | None = None
         self.events_written = 0
         self.batches_written = 0
         self.batches_failed = 0
@@ -147,6 +147,8 @@ class EventHub:
         """Hand frames stored by someone else (another process) to this channel's subscribers."""
         for frame in frames:
             _deliver(channel, frame)
+        if frames:
+            channel.delivered_seq = frame_seq(frames[-1])
 
     # --- writing --------------------------------------------------------------------------------------
     async def flush(self) -> None:
@@ -207,6 +209,7 @@ class EventHub:
                 if item.future is not None and not item.future.done():
                     item.future.set_exception(LeaseLostError(item.channel.session_id))
                 continue
+            item.channel.delivered_seq = item.body["seq"]
             _deliver(item.channel, item.frame)
             if item.future is not None and not item.future.done():
                 item.future.set_result(item.result if item.work else item.body)
@@ -228,11 +231,8 @@ class EventHub:
             for item in batch:
                 if item.work is not None and item.channel.session_id not in fenced:
                     item.result = await item.work(tx, item.body)
-            if self.announce is not None and rows:
-                last: dict[str, int] = {}
-                for row in rows:
-                    last[row[0]] = row[1]
-                await self.announce(tx, last)
+            if rows and self._store.shared:  # wake the other processes' followers (same transaction)
+                await self._store.announce_events(tx, {row[0]: row[1] for row in rows})
         return fenced
 
 

@@ -46,9 +46,12 @@ class SessionRegistry:
             row = await self.services.store.sessions.get(session_id)
             if row is None:
                 raise SessionNotFoundError(f"unknown session {session_id!r}")
-            session = Session(row, self.services)
+            epoch = await self.services.cluster.claim(session_id)
+            session = Session(row, self.services, epoch=epoch)
             self._live[session_id] = session
-            await session.recover()
+            if session.owned:
+                await session.recover()
+                await session.run_commands()
             return session
         finally:
             self._loading.pop(session_id, None)
@@ -56,9 +59,20 @@ class SessionRegistry:
     async def create(self, *, timezone: str | None = None, title: str | None = None) -> Session:
         session_id = uuid.uuid4().hex
         row = await self.services.store.sessions.create(session_id, timezone=timezone, title=title or None)
-        session = Session(row, self.services)
+        session = Session(row, self.services, epoch=await self.services.cluster.claim(session_id))
         self._live[session_id] = session
         return session
+
+    def all_live(self) -> list[Session]:
+        return list(self._live.values())
+
+    def owned(self) -> list[Session]:
+        """Sessions whose turns this process runs."""
+        return [s for s in self._live.values() if s.owned]
+
+    def watched_followers(self) -> list[Session]:
+        """Sessions another process owns that clients of this process are watching."""
+        return [s for s in self._live.values() if not s.owned and s.channel.subscribers]
 
     @property
     def live_count(self) -> int:

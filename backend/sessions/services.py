@@ -9,6 +9,7 @@ from ..settings import Settings
 from ..store import Store
 from ..team.builder import TeamFactory
 from ..tools.registry import ReminderWaker, ToolRegistry
+from .cluster import Coordinator
 from .hub import EventHub
 
 
@@ -19,6 +20,7 @@ class Services:
     hub: EventHub
     factory: TeamFactory
     tools: ToolRegistry
+    cluster: Coordinator
     sandbox: Any = None  # backend.sandbox.SandboxManager | None
     reminders: ReminderWaker | None = None
     workflows: Any = None  # backend.workflows.WorkflowEngine | None

@@ -26,11 +26,11 @@ from ..team.runner import TurnRunner
 from ..tools.registry import ToolDeps
 from ..tools.terminal import execute_command, parse_explicit_command
 from ..workflows.commands import is_run_command
-from .hub import Channel
+from .hub import Channel, frame_seq
 from .questions import QuestionBroker
 from .services import Services
 from .turns import NOTE_CHARS, Turn, as_context, describe_error, trim_thread
-from .workflow_turn import run_workflow_turn
+from .workflow_turn import run_from_reminder, run_workflow_turn
 
 if TYPE_CHECKING:
     from ..context.model_context import ContextReport
@@ -39,15 +39,25 @@ logger = logging.getLogger(__name__)
 
 THREAD_KEEP = 12  # group-chat manager messages kept in saved state (the rest is in the contexts)
 TITLE_CHARS = 60
+CATCH_UP_BATCH = 500
 
 
 class Session:
-    def __init__(self, row: SessionRow, services: Services) -> None:
+    def __init__(self, row: SessionRow, services: Services, *, epoch: int | None = 0) -> None:
+        """``epoch``: the lease this process holds (0 with SQLite), or None: another process owns it."""
         self.id = row.id
         self.title = row.title
         self.timezone = row.timezone
         self.services = services
-        self.channel = Channel(row.id, row.last_seq)
+        #: True when this process runs the session's turns; False: a follower (see cluster.py).
+        self.owned = epoch is not None
+        fenced = epoch if services.store.shared else None
+        self.channel = Channel(row.id, row.last_seq, epoch=fenced)
+        self.channel.on_lost = self.lease_lost
+        self.promote_lock = asyncio.Lock()
+        self._command_lock = asyncio.Lock()
+        self._catching_up = False
+        self._catch_again = False
         self.questions = QuestionBroker(row.id, services.store, self.emit, timeout=services.settings.question_timeout)
         self.last_active = time.monotonic()
         self._team: BuiltTeam | None = None
@@ -61,6 +71,9 @@ class Session:
 
     # --- EventSink ------------------------------------------------------------------------------------
     def emit(self, type_: str, **fields: Any) -> None:
+        if not self.owned:  # only the owner writes the timeline: ask it to emit this
+            self.services.cluster.spawn(self._route("emit", {"type": type_, "fields": fields}), f"emit-{self.id}")
+            return
         self.services.hub.emit(self.channel, type_, **fields)
 
     @property
@@ -101,8 +114,16 @@ class Session:
                 self._team = None  # tools are rebuilt with the new zone on the next turn
 
     # --- input ----------------------------------------------------------------------------------------
-    async def submit(self, content: str, *, client_id: str | None = None) -> dict[str, Any]:
-        """Persist the message (the acknowledgement is sent only after the commit) and queue its turn."""
+    async def submit(
+        self, content: str, *, client_id: str | None = None, command_id: int | None = None
+    ) -> dict[str, Any]:
+        """Persist the message (the acknowledgement is sent only after the commit) and queue its turn.
+
+        On a follower the message goes to the owner as a command (its ``user_message`` arrives
+        like every other event); ``command_id``: the command this message came in (taken in the
+        same transaction as the acknowledgement, so it is acted on once)."""
+        if not await self._route("message", {"content": content, "client_id": client_id}):
+            return {"message_id": None, "seq": None, "forwarded": True}
         if self._closed:
             raise AgentChatError("this session was closed", code="session_closed")
         if len(self._queue) >= self.services.settings.max_queued_messages:
@@ -120,6 +141,8 @@ class Session:
         async def add_inbox(tx: Tx, body: dict[str, Any]) -> int:
             nonlocal seq
             seq = body["seq"]
+            if command_id is not None:
+                await store.commands.take(command_id, tx=tx)
             return await store.state.add_inbox(self.id, "user", "user", content, seq=seq, tx=tx)
 
         inbox_id = await hub.commit(self.channel, "user_message", add_inbox, **fields)
@@ -137,7 +160,10 @@ class Session:
         return {"message_id": message_id, "seq": seq}
 
     async def stop(self) -> bool:
-        """Cancel the running turn (queued turns stay queued). False when nothing was running."""
+        """Cancel the running turn (queued turns stay queued). False when nothing was running
+        (on a follower: True, the stop was sent to the owner)."""
+        if not await self._route("stop", {}):
+            return True
         turn = self._current
         await self.questions.cancel_all()
         if turn is None or turn.finished:
@@ -158,6 +184,8 @@ class Session:
     async def answer(self, question_id: str, content: str) -> None:
         """Route an answer to the waiting tool or workflow, or (after a restart) turn it into the next message."""
         self.touch()
+        if not await self._route("answer", {"question_id": question_id, "content": content}):
+            return
         if await self.questions.answer(question_id, content):
             return
         workflows = self.services.workflows
@@ -290,6 +318,7 @@ class Session:
             status=status,
             usage={**turn.usage, "reported": turn.usage_reported},
             duration_ms=round((time.monotonic() - turn.started) * 1000, 1),
+            instance=self.services.cluster.instance_id,
         )
 
     # --- the team -------------------------------------------------------------------------------------
@@ -369,52 +398,150 @@ class Session:
             self.emit("warning", code="context", message=warning, agent=report.agent)
 
     # --- things that happen to the session -----------------------------------------------------------
-    async def deliver_reminder(self, row: Any, late: bool) -> bool:
+    async def deliver_reminder(
+        self, reminder_id: int, message: str, due: str | None, key: str, late: bool, *, command_id: int | None = None
+    ) -> None:
         """A reminder fired: every attached client sees it now, others when they resume (seq).
 
-        The event and the inbox row are stored in one transaction (with ``also`` when given: the
-        scheduler records the occurrence in it, so a reminder fires once across a cluster)."""
-        key = row.dedup_key
+        The event, its inbox row and the command that carried it are stored in one transaction,
+        so the reminder is delivered once even across a cluster."""
         store = self.services.store
         if key in await store.events.recent_keys(self.id, "reminder", limit=50):
-            return False  # already delivered before a crash prevented marking it fired
-        due = row.to_dict().get("due")
+            if command_id is not None:
+                await store.commands.take(command_id)
+            return  # already delivered (an older build delivered before recording)
         when = f"{due} (delivered late)" if late else due
 
         async def add_inbox(tx: Tx, body: dict[str, Any]) -> None:
-            await store.state.add_inbox(self.id, "reminder", "reminder", f"[Reminder for {when}: {row.message}]", tx=tx)
+            if command_id is not None:
+                await store.commands.take(command_id, tx=tx)
+            await store.state.add_inbox(self.id, "reminder", "reminder", f"[Reminder for {when}: {message}]", tx=tx)
 
         await self.services.hub.commit(
-            self.channel, "reminder", add_inbox, reminder_id=row.id, message=row.message, due=due, late=late, key=key
+            self.channel, "reminder", add_inbox, reminder_id=reminder_id, message=message, due=due, late=late, key=key
         )
-        return True
+        await self.reminders_changed()  # the scheduler recorded it before queuing: the list is current
+        if is_run_command(message):
+            await run_from_reminder(self, message)
 
     async def reminders_changed(self) -> None:
         rows = await self.services.store.reminders.list(self.id)
         self.emit("reminders", reminders=[row.to_dict() for row in rows])
 
     async def recover(self) -> None:
-        """After a crash: close turns that were running or queued, keep their messages as context."""
+        """After a crash or a takeover: close the turn that was running with ``error`` + ``done``
+        (its message is kept as context), then run the messages that were queued behind it."""
         store, hub = self.services.store, self.services.hub
         unanswered = [item for item in await store.state.pending(self.id) if item.kind == "user"]
         if not unanswered:
             return
-        logger.warning("session %s: %d message(s) interrupted by a restart", self.id, len(unanswered))
+        interrupted, queued = unanswered[0], unanswered[1:]
+        logger.warning("session %s: a turn was interrupted (%d queued message(s) follow)", self.id, len(queued))
         hub.emit(
             self.channel,
             "error",
             code="interrupted",
-            message="the server restarted before this turn finished; your message is kept as context",
+            message="the server running this turn stopped before it finished; your message is kept as context",
         )
 
         async def close(tx: Tx, body: dict[str, Any]) -> None:
-            consumed = [i.id for i in unanswered]
-            await store.state.commit_turn(self.id, state=None, seq=body["seq"], consumed=consumed, tx=tx)
-            for item in unanswered:
-                note = f"[Earlier message that was not answered (server restart):]\n{item.content[:NOTE_CHARS]}"
-                await store.state.add_inbox(self.id, "note", "user", note, tx=tx)
+            await store.state.commit_turn(self.id, state=None, seq=body["seq"], consumed=[interrupted.id], tx=tx)
+            note = f"[Earlier message that was not answered (server restart):]\n{interrupted.content[:NOTE_CHARS]}"
+            await store.state.add_inbox(self.id, "note", "user", note, tx=tx)
 
-        await hub.commit(self.channel, "done", close, status="error", usage={}, interrupted=True)
+        await hub.commit(
+            self.channel,
+            "done",
+            close,
+            status="error",
+            usage={},
+            interrupted=True,
+            instance=self.services.cluster.instance_id,
+        )
+        for item in queued:
+            command = parse_explicit_command(item.content)
+            self._queue.append(Turn(inbox_id=item.id, content=item.content, command=command))
+        if queued:
+            self._ensure_worker()
+
+    # --- several processes (cluster.py) -----------------------------------------------------------
+    async def _route(self, kind: str, payload: dict[str, Any]) -> bool:
+        """True: this process owns the session (act here). False: sent to the owner as a command."""
+        cluster = self.services.cluster
+        if self.owned or await cluster.try_promote(self):
+            return True
+        await self.services.store.commands.add(self.id, kind, payload, sender=cluster.instance_id)
+        cluster.commands_sent += 1
+        return False
+
+    async def become_owner(self, epoch: int) -> None:
+        """This process now holds the lease: deliver what followers missed, then run the session."""
+        await self.catch_up()
+        self.channel.last_seq = await self.services.store.events.last_seq(self.id)
+        self.channel.epoch = epoch if self.services.store.shared else None
+        self.owned = True
+        self._closed = False
+        await self.recover()
+        await self.run_commands()
+
+    def lease_lost(self) -> None:
+        """Another process took the lease (ours expired): stop running, become a follower."""
+        if not self.owned:
+            return
+        self.owned = False
+        self.channel.epoch = None
+        self.channel.last_seq = self.channel.delivered_seq
+        self._queue.clear()  # the inbox still has them: the new owner runs them
+        if self._current is not None:
+            self._current.token.cancel()
+        if self._turn_task is not None and not self._turn_task.done():
+            self._turn_task.cancel()
+        self._team = None
+        self.services.cluster.spawn(self.catch_up(), f"catch-up-{self.id}")
+
+    async def catch_up(self) -> None:
+        """Follower: deliver the events stored after the last one we delivered (no gap, no duplicate)."""
+        if self._catching_up:
+            self._catch_again = True
+            return
+        self._catching_up = True
+        try:
+            while not self.owned:
+                self._catch_again = False
+                frames = await self.services.store.events.after(self.id, self.channel.last_seq, CATCH_UP_BATCH)
+                if frames and not self.owned:
+                    self.channel.last_seq = frame_seq(frames[-1])
+                    self.services.hub.publish(self.channel, frames)
+                if not self._catch_again and len(frames) < CATCH_UP_BATCH:
+                    return
+        finally:
+            self._catching_up = False
+
+    async def run_commands(self) -> None:
+        """Owner: act on the commands other processes sent for this session, in order, once each."""
+        store = self.services.store
+        async with self._command_lock:
+            for command in await store.commands.pending(self.id):
+                if not self.owned:
+                    return
+                data = command.payload
+                try:
+                    if command.kind == "message":
+                        await self.submit(data["content"], client_id=data.get("client_id"), command_id=command.id)
+                    elif command.kind == "reminder":
+                        await self.deliver_reminder(
+                            data["id"], data["message"], data["due"], data["key"], data["late"], command_id=command.id
+                        )
+                    elif await store.commands.take(command.id):
+                        if command.kind == "stop":
+                            await self.stop()
+                        elif command.kind == "answer":
+                            await self.answer(data["question_id"], data["content"])
+                        elif command.kind == "emit":
+                            self.emit(data["type"], **data["fields"])
+                except AgentChatError as exc:  # e.g. busy, unknown question: the sender's clients see it
+                    await store.commands.take(command.id)
+                    self.emit("error", code=exc.code, message=exc.message)
 
     # --- lifecycle ------------------------------------------------------------------------------------
     def reset_team(self) -> None:
@@ -433,3 +560,6 @@ class Session:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(task, self.services.settings.stop_watchdog_seconds)
         self._team = None
+        if self.owned:
+            await self.services.hub.flush()
+            await self.services.cluster.release(self.id, self.channel.epoch)

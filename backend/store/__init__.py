@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+from .commands import Command, CommandRepo
 from .db import Database, Dialect, Tx
 from .events import EventRepo, EventRow
 from .leases import Lease, LeaseRepo
+from .notify import Listener, announce_events
 from .questions import QuestionRepo, QuestionRow
 from .reminders import ReminderRepo, ReminderRow
 from .sessions import SessionRepo, SessionRow
@@ -15,6 +18,8 @@ from .todos import TodoRepo, TodoRow
 from .workflows import WorkflowRepo
 
 __all__ = [
+    "Command",
+    "CommandRepo",
     "Database",
     "Dialect",
     "EventRepo",
@@ -22,6 +27,7 @@ __all__ = [
     "InboxItem",
     "Lease",
     "LeaseRepo",
+    "Listener",
     "QuestionRepo",
     "QuestionRow",
     "ReminderRepo",
@@ -61,10 +67,33 @@ class Store:
         self.reminders = ReminderRepo(self.db)
         self.questions = QuestionRepo(self.db)
         self.leases = LeaseRepo(self.db)
+        self.commands = CommandRepo(self.db)
         self.workflows = WorkflowRepo(self.db)
 
     async def open(self) -> None:
         await self.db.open()
+
+    @property
+    def shared(self) -> bool:
+        """True when several processes may use this database at once (PostgreSQL)."""
+        return self.db.dialect.name == "postgres"
+
+    async def announce_events(self, tx: Tx, last: dict[str, int]) -> None:
+        """Inside ``tx``: announce new events to the other processes (PostgreSQL only)."""
+        await announce_events(self.db, tx, last)
+
+    def listener(
+        self,
+        *,
+        on_event: Callable[[str, int], None],
+        on_command: Callable[[str], None],
+        on_connect: Callable[[], None],
+    ) -> Listener | None:
+        """A LISTEN connection for this process (None with SQLite: one process, nothing to hear)."""
+        url = getattr(self.db, "url", None)
+        if not self.shared or url is None:
+            return None
+        return Listener(url, on_event=on_event, on_command=on_command, on_connect=on_connect)
 
     async def close(self) -> None:
         await self.db.close()

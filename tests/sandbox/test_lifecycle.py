@@ -201,6 +201,38 @@ async def test_cleanup_leaves_other_namespaces_alone(manager: SandboxManager, do
     await manager.remove("mine")
 
 
+async def test_cleanup_in_a_cluster_keeps_live_processes_containers(
+    manager: SandboxManager, docker_client: Any
+) -> None:
+    """Same namespace (one cluster): a starting process removes a dead process's containers, not a live one's."""
+    holders = {manager.instance_id, "dead-process"}
+
+    async def live() -> set[str]:  # the processes holding session leases
+        return set(holders)
+
+    await manager.exec("alive", "true")
+    alive = str((await manager.status("alive"))["container"])
+    dead = SandboxManager(
+        manager.settings, namespace=manager.namespace, instance_id="dead-process", live_instances=live
+    )
+    await dead.start()
+    await dead.exec("gone", "true")
+    gone = str((await dead.status("gone"))["container"])
+    assert container_exists(docker_client, alive)  # a live process's start left the other's alone
+    dead._boxes.clear()  # then it is killed: it never cleans up, and its leases expire
+    holders.discard("dead-process")
+    starting = SandboxManager(
+        manager.settings, namespace=manager.namespace, instance_id="starting", live_instances=live
+    )
+    await starting.start()
+    try:
+        assert container_exists(docker_client, alive)
+        assert not container_exists(docker_client, gone)
+    finally:
+        await starting.close()
+        await dead.close()
+
+
 async def test_missing_image_is_reported_as_unavailable(tmp_path_factory: pytest.TempPathFactory) -> None:
     """SANDBOX_IMAGE that does not exist: health says so and calls fail fast with the build hint."""
     settings = sandbox_settings(tmp_path_factory.mktemp("noimg"), SANDBOX_IMAGE="agentchat-no-such-image:never")
