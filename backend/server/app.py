@@ -231,6 +231,9 @@ class App:
             "instance": self.sessions.services.cluster.instance_id,
             "cluster": self.sessions.services.cluster.health(),
         }
+        workflows = self.sessions.services.workflows
+        if workflows is not None:
+            data["workflows"] = workflows.health()
         if self.loop_lag is not None:
             data["loop_lag"] = self.loop_lag.snapshot()
         if self.embedded is not None:

@@ -330,9 +330,21 @@ class WorkflowRepo:
 
     # --- node runs ------------------------------------------------------------------------------
     async def claim(self, run_id: str, owner: str, lease_seconds: float) -> NodeRunRow | None:
-        """The next queued node run (or one whose lease expired), now running under ``owner``'s lease."""
+        """The next queued node run (or one whose lease expired), now running under ``owner``'s lease.
+
+        A run executes one node at a time, across processes too: the run's row is locked first (an
+        UPDATE: a row lock on PostgreSQL, the write lock on SQLite), and nothing is claimed while
+        another node of the run holds a live lease. So what comes next is always computed from a
+        settled run, never by two processes at once."""
         now = time.time()
         async with self._db.transaction() as tx:
+            await tx.execute("UPDATE workflow_runs SET counter = counter WHERE id = ?", (run_id,))
+            busy = await tx.fetchone(
+                "SELECT 1 FROM node_runs WHERE run_id = ? AND status = 'running' AND lease_expires >= ? LIMIT 1",
+                (run_id, now),
+            )
+            if busy is not None:
+                return None
             r = await tx.fetchone(
                 "SELECT id FROM node_runs WHERE run_id = ? AND (status = 'queued' OR "
                 "(status = 'running' AND lease_expires < ?)) ORDER BY seq LIMIT 1",
@@ -340,11 +352,13 @@ class WorkflowRepo:
             )
             if r is None:
                 return None
-            await tx.execute(
+            changed = await tx.execute(
                 "UPDATE node_runs SET status = 'running', lease_owner = ?, lease_expires = ?, attempts = attempts + 1, "
-                "started_at = ? WHERE id = ?",
-                (owner, now + lease_seconds, now, r[0]),
+                "started_at = ? WHERE id = ? AND (status = 'queued' OR (status = 'running' AND lease_expires < ?))",
+                (owner, now + lease_seconds, now, r[0], now),
             )
+            if changed == 0:
+                return None
             await tx.execute("UPDATE workflow_runs SET steps = steps + 1, status = 'running' WHERE id = ?", (run_id,))
             row = await tx.fetchone(f"SELECT {_NODE_COLS} FROM node_runs WHERE id = ?", (r[0],))  # noqa: S608
         return _node(row)

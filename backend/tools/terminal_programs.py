@@ -1,9 +1,13 @@
 """Per-program argument policies for the terminal skill (pure; used by :mod:`terminal_policy`).
 
-Each allowlisted program has a check ``(args, confine) -> args`` that refuses what it does not
-understand. Options are allowlisted by exact name (GNU getopt and git accept unambiguous
-abbreviations, so ``--out`` could mean ``--output``: abbreviations are refused). Every argument the
-program will open as a file goes through ``confine``, which refuses paths outside the workdir.
+Each allowlisted program has a check ``(args, confine) -> argv`` that refuses what it does not
+understand. Options are parsed the way the program parses them (GNU ``getopt_long`` and git's
+parse-options accept any unique prefix of a long option, so ``--conte`` means ``--contents``):
+a long option is resolved to its canonical name against the program's allowlist, an ambiguous or
+unknown one is refused, and the command is executed with every option written out in full, so the
+program never resolves an abbreviation we did not check. Every argument the program will open as a
+file goes through ``confine``, which refuses paths outside the workdir. There are no deny-lists:
+``denied`` entries only give a clearer message for options that are not allowed anyway.
 """
 
 from __future__ import annotations
@@ -67,48 +71,89 @@ def opts(
 class Parsed:
     positionals: list[str] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
+    #: the arguments as they will be executed: every long option spelled in full (canonical)
+    argv: list[str] = field(default_factory=list)
+    #: how many positionals came before ``--`` (None: no ``--``)
+    before_dashdash: int | None = None
+
+
+def long_names(spec: Options) -> frozenset[str]:
+    """Every long option the table allows."""
+    return frozenset(n for n in spec.flags | spec.values | spec.paths | spec.optional if n.startswith("--"))
+
+
+def resolve_long(prog: str, name: str, spec: Options) -> str:
+    """The canonical allowlisted long option ``name`` stands for, as getopt_long and git resolve it:
+    an exact name, or the unique allowlisted option it is a prefix of. Refused when it names nothing
+    allowed, or when it is a prefix of several options (ambiguous), allowed or not."""
+    allowed = long_names(spec)
+    if name in allowed:
+        return name
+    if name in spec.denied:
+        refuse(f"{prog} {name}: {spec.denied[name]}")
+    if len(name) > 2:
+        candidates = sorted(n for n in allowed if n.startswith(name))
+        denied = sorted(n for n in spec.denied if n.startswith("--") and n.startswith(name))
+        if len(candidates) + len(denied) > 1:
+            shown = ", ".join(sorted(candidates + denied)[:8])
+            refuse(f"{prog}: option {name!r} is ambiguous ({shown}...); spell it in full")
+        if denied:
+            refuse(f"{prog} {name}: {spec.denied[denied[0]]} (abbreviation of {denied[0]})")
+        if candidates:
+            return candidates[0]
+    refuse(f"{prog}: option {name!r} is not supported here")
 
 
 def _unknown(prog: str, option: str) -> NoReturn:
-    hint = " (spell long options in full; abbreviations are not accepted)" if option.startswith("--") else ""
-    refuse(f"{prog}: option {option!r} is not supported here{hint}")
+    refuse(f"{prog}: option {option!r} is not supported here")
 
 
 def parse(prog: str, args: list[str], spec: Options, confine: Confiner) -> Parsed:
-    """Walk ``args`` like GNU getopt (options anywhere, ``--`` ends them); confine path values."""
+    """Walk ``args`` like GNU getopt / git's parse-options: options anywhere, ``--`` ends them, long
+    options by unique prefix, clustered short options, values attached (``--opt=v``, ``-fv``) or in
+    the next word. Every option is checked against the allowlist under its canonical name and
+    written out in full in :attr:`Parsed.argv`, so the program never has to resolve an abbreviation
+    itself. Path values are confined."""
     out = Parsed()
+    emit = out.argv.append
     i = 0
     while i < len(args):
         word = args[i]
         i += 1
         if word == "--":
+            emit(word)
+            out.before_dashdash = len(out.positionals)
             out.positionals.extend(args[i:])
+            out.argv.extend(args[i:])
             break
         if word == "-" or not word.startswith("-"):
             out.positionals.append(word)
+            emit(word)
             continue
         if word.startswith("--"):
-            name, eq, value = word.partition("=")
-            if name in spec.denied:
-                refuse(f"{prog} {name}: {spec.denied[name]}")
+            given, eq, value = word.partition("=")
+            name = resolve_long(prog, given, spec)
             out.seen.add(name)
             if name in spec.flags:
                 if eq:
                     refuse(f"{prog} {name} takes no value")
+                emit(name)
                 continue
             if name in spec.optional:
+                emit(name + eq + value)
                 continue
-            if name in spec.values or name in spec.paths:
-                if not eq:
-                    if i >= len(args):
-                        refuse(f"{prog} {name} needs a value")
-                    value, i = args[i], i + 1
-                if name in spec.paths:
-                    confine(value)
-                continue
-            _unknown(prog, name)
-        if spec.numeric and word[1:].isdigit():
+            if not eq:
+                if i >= len(args):
+                    refuse(f"{prog} {name} needs a value")
+                value, i = args[i], i + 1
+            if name in spec.paths:
+                confine(value)
+            emit(f"{name}={value}")
             continue
+        if spec.numeric and word[1:].isdigit():
+            emit(word)
+            continue
+        emit(word)
         for j, letter in enumerate(word[1:], start=1):
             name = "-" + letter
             if name in spec.denied:
@@ -126,6 +171,7 @@ def parse(prog: str, args: list[str], spec: Options, confine: Confiner) -> Parse
                     if i >= len(args):
                         refuse(f"{prog} {name} needs a value")
                     rest, i = args[i], i + 1
+                    emit(rest)
                 if name in spec.paths:
                     confine(rest)
                 break
@@ -223,17 +269,19 @@ _TREE = opts(
 
 def _paths_only(prog: str, spec: Options) -> Check:
     def check(args: list[str], confine: Confiner) -> list[str]:
-        for path in parse(prog, args, spec, confine).positionals:
+        parsed = parse(prog, args, spec, confine)
+        for path in parsed.positionals:
             confine(path)
-        return args
+        return parsed.argv
 
     return check
 
 
 def _check_pwd(args: list[str], confine: Confiner) -> list[str]:
-    if parse("pwd", args, _PWD, confine).positionals:
+    parsed = parse("pwd", args, _PWD, confine)
+    if parsed.positionals:
         refuse("pwd takes no arguments")
-    return args
+    return parsed.argv
 
 
 def _check_echo(args: list[str], confine: Confiner) -> list[str]:
@@ -241,10 +289,11 @@ def _check_echo(args: list[str], confine: Confiner) -> list[str]:
 
 
 def _check_date(args: list[str], confine: Confiner) -> list[str]:
-    for word in parse("date", args, _DATE, confine).positionals:
+    parsed = parse("date", args, _DATE, confine)
+    for word in parsed.positionals:
         if not word.startswith("+"):
             refuse(f"date {word!r}: a bare date would set the system clock; use +FORMAT or -d DATE")
-    return args
+    return parsed.argv
 
 
 def _pattern_then_paths(prog: str, spec: Options, pattern_opts: set[str], no_pattern: set[str]) -> Check:
@@ -255,7 +304,7 @@ def _pattern_then_paths(prog: str, spec: Options, pattern_opts: set[str], no_pat
             paths = paths[1:]  # the first word is the pattern, not a file
         for path in paths:
             confine(path)
-        return ["--no-config", *args] if prog == "rg" else args
+        return ["--no-config", *parsed.argv] if prog == "rg" else parsed.argv
 
     return check
 
@@ -326,25 +375,98 @@ GIT_CONFIG_OVERRIDES = sorted(
 _GIT_NO_EXT = dict.fromkeys(("diff", "log", "show"), ("--no-ext-diff", "--no-textconv")) | dict.fromkeys(
     ("blame", "grep"), ("--no-textconv",)
 )
-_GIT_DENIED = {
-    **dict.fromkeys(words("--output --output-directory"), "writes files"),
-    **dict.fromkeys(words("--ext-diff --textconv --exec-path --upload-pack --receive-pack --exec"), _RUNS),
-    **dict.fromkeys(words("--open-files-in-pager --paginate --edit"), "runs a pager or an editor"),
-    **dict.fromkeys(
-        words("--no-index --orderfile --git-dir --work-tree --resolve-git-dir"), "reaches outside the workdir"
-    ),
-    "--show-signature": "runs gpg",
-    "--config-env": "changes git configuration",
+_NOT_ALLOWED = {
+    "writes files": "--output --output-directory -o",
+    _RUNS: "--ext-diff --textconv --exec-path --upload-pack --receive-pack --exec --open-files-in-pager -O",
+    "runs a pager or an editor": "--paginate --edit",
+    "reaches outside the workdir": "--no-index --orderfile --git-dir --work-tree --resolve-git-dir",
+    "runs gpg": "--show-signature",
+    "changes git configuration": "--config-env",
 }
-_GIT_PATH_LONG = words("--contents --ignore-revs-file --exclude-from --file --pathspec-from-file")
-#: Short options (per subcommand) whose value is a file: blame -S, ls-files -X, grep -f.
-_GIT_PATH_SHORT = {"blame": "S", "ls-files": "X", "grep": "f"}
-_GIT_SHORT_VALUES = {"blame": "LSMC", "ls-files": "xX", "grep": "efABCm"} | dict.fromkeys(
-    ("diff", "log", "show"),
-    "nSGLUlBMC",  # -n5, -Sstring, -Gregex, -L1,2:file, -U3, -M50%: the rest is a value
+#: What git's revision walker and diff machinery accept in log/show/diff/shortlog (allowlist).
+_REV_FLAGS = (
+    "--all --branches --tags --remotes --reverse --merges --no-merges --first-parent --boundary --left-right "
+    "--cherry-pick --cherry-mark --ancestry-path --topo-order --date-order --author-date-order "
+    "--simplify-by-decoration --full-history --dense --sparse --parents --children --regexp-ignore-case "
+    "--extended-regexp --fixed-strings --perl-regexp --all-match --invert-grep --no-walk --walk-reflogs "
+    "--mailmap --no-mailmap --use-mailmap --log-size --source --follow --oneline --abbrev-commit "
+    "--no-abbrev-commit --no-decorate --graph --relative-date --no-expand-tabs --no-notes "
+    "-i -E -F -P -g"
 )
-_GIT_DENIED_SHORT = {"diff": "O", "log": "O", "show": "O", "grep": "O"}
-_GIT_LIST_ONLY = {
+_REV_VALUES = (
+    "--since --after --until --before --author --committer --grep --max-count --skip --date --encoding -n"
+)
+#: attached values only (``--format=%h``): checked against git, which does not take the next word
+_REV_OPTIONAL = "--decorate --pretty --expand-tabs --format --min-parents --max-parents"
+_DIFF_FLAGS = (
+    "--patch --no-patch --raw --stat --shortstat --numstat --summary --name-only --name-status --full-index "
+    "--binary --check --exit-code --quiet --minimal --patience --histogram --ignore-all-space "
+    "--ignore-space-change --ignore-space-at-eol --ignore-blank-lines --ignore-cr-at-eol --no-renames "
+    "--no-prefix --no-color --pickaxe-all --pickaxe-regex --full-diff --text --ita-invisible-in-index "
+    "--no-relative --compact-summary --cumulative --no-ext-diff --no-textconv -p -u -s -w -b -z -a -R"
+)
+_DIFF_VALUES = "--diff-filter --src-prefix --dst-prefix --inter-hunk-context -S -G -l"
+_DIFF_OPTIONAL = (
+    "--unified -U --color --word-diff --color-words --relative --find-renames --find-copies --break-rewrites --dirstat "
+    "--stat-width --abbrev -M -C -B"
+)
+_GIT_TABLES: dict[str, Options] = {
+    "status": opts(
+        "-s -b -v -z --short --branch --show-stash --long --verbose --no-column --ahead-behind "
+        "--no-ahead-behind --renames --no-renames",
+        optional="-u --untracked-files --porcelain --ignored --ignore-submodules --find-renames --column",
+    ),
+    "log": opts(f"{_REV_FLAGS} {_DIFF_FLAGS}", f"{_REV_VALUES} {_DIFF_VALUES} -L",
+                optional=f"{_REV_OPTIONAL} {_DIFF_OPTIONAL}", numeric=True),
+    "show": opts(f"{_REV_FLAGS} {_DIFF_FLAGS}", f"{_REV_VALUES} {_DIFF_VALUES} -L",
+                 optional=f"{_REV_OPTIONAL} {_DIFF_OPTIONAL}", numeric=True),
+    "diff": opts(f"{_DIFF_FLAGS} --cached --staged --merge-base", _DIFF_VALUES, optional=_DIFF_OPTIONAL),
+    "shortlog": opts(
+        f"-s -n -e -c -w --summary --numbered --email --committer {_REV_FLAGS}",
+        f"--group {_REV_VALUES}",
+        optional=_REV_OPTIONAL,
+        numeric=True,
+    ),
+    "blame": opts(
+        "-b -c -e -f -l -n -p -s -t -w --root --show-stats --score-debug --show-name --show-number --porcelain "
+        "--line-porcelain --show-email --incremental --minimal --color-lines --color-by-age --reverse "
+        "--first-parent --progress --no-progress --no-textconv",
+        "-L --ignore-rev --date",
+        "--contents --ignore-revs-file",
+        optional="--abbrev -M -C",
+    ),
+    "grep": opts(
+        "-a -c -E -F -G -h -H -i -I -l -L -n -o -P -p -q -v -w -W -z --text --count --extended-regexp "
+        "--fixed-strings --basic-regexp --perl-regexp --ignore-case --files-with-matches "
+        "--files-without-match --name-only --line-number --column --only-matching --show-function --quiet "
+        "--invert-match --word-regexp --function-context --null --full-name --cached --untracked --index "
+        "--recursive --no-recursive --exclude-standard --no-exclude-standard --break --heading --all-match "
+        "--and --or --not --no-color --no-textconv",
+        "-A -B -C -e -m --after-context --before-context --context --regexp --max-count --max-depth --threads",
+        "-f --file",
+        optional="--color",
+        numeric=True,
+    ),
+    "ls-files": opts(
+        "-c -d -m -o -i -s -u -k -t -v -f -z --cached --deleted --modified --others --ignored --stage "
+        "--unmerged --killed --directory --no-empty-directory --eol --full-name --error-unmatch --debug "
+        "--deduplicate --exclude-standard --sparse",
+        "-x --exclude --format",
+        "-X --exclude-from",
+        optional="--abbrev",
+    ),
+    "rev-parse": opts(
+        "-q --verify --quiet --show-toplevel --show-prefix --show-cdup --is-inside-work-tree "
+        "--is-inside-git-dir --is-bare-repository --is-shallow-repository --symbolic --symbolic-full-name "
+        "--all --git-dir --absolute-git-dir --git-common-dir --show-object-format",
+        "--default",
+        optional="--abbrev-ref --short --branches --tags --remotes",
+    ),
+    "describe": opts(
+        "--tags --all --long --always --contains --first-parent --exact-match --debug",
+        "--candidates --match --exclude",
+        optional="--dirty --broken --abbrev",
+    ),
     "branch": opts(
         "-a -r -v -l -i -q --all --remotes --verbose --list --ignore-case --show-current --no-color --no-column "
         "--no-abbrev --quiet",
@@ -357,30 +479,21 @@ _GIT_LIST_ONLY = {
         optional="-n --color --column",
     ),
 }
+_GIT_TABLES = {
+    sub: opts(
+        " ".join(t.flags),
+        " ".join(t.values),
+        " ".join(t.paths),
+        " ".join(t.optional),
+        deny=_NOT_ALLOWED,
+        numeric=t.numeric,
+    )
+    for sub, t in _GIT_TABLES.items()
+}
+_LIST_ONLY = ("branch", "tag")
 _LISTING = {"-l", "--list", "-n", "--contains", "--no-contains", "--merged", "--no-merged", "--points-at"}
-
-
-def _check_git_long(sub: str, word: str, following: list[str], confine: Confiner) -> None:
-    name, eq, value = word.partition("=")
-    for denied, why in _GIT_DENIED.items():
-        if denied.startswith(name) and len(name) > 2:
-            refuse(f"git {sub} {name}: {why}" + ("" if denied == name else f" (abbreviation of {denied})"))
-    if name in _GIT_PATH_LONG:
-        if eq:
-            confine(value)
-        elif following:
-            confine(following[0])
-
-
-def _check_git_short(sub: str, word: str, following: list[str], confine: Confiner) -> None:
-    for j, letter in enumerate(word[1:], start=1):
-        if letter in _GIT_DENIED_SHORT.get(sub, ""):
-            refuse(f"git {sub} -{letter} is not supported (it reads or runs something outside the workdir)")
-        if letter in _GIT_SHORT_VALUES.get(sub, ""):
-            value = word[j + 1 :] or (following[0] if following else "")
-            if letter in _GIT_PATH_SHORT.get(sub, "") and value:
-                confine(value)
-            return
+#: words that are patterns, not paths: the first positional of git grep unless -e/-f gave one
+_GIT_PATTERN_OPTIONS = {"-e", "-f", "--regexp", "--file"}
 
 
 def _check_git(args: list[str], confine: Confiner) -> list[str]:
@@ -399,34 +512,18 @@ def _check_git(args: list[str], confine: Confiner) -> list[str]:
     sub, rest = args[i], args[i + 1 :]
     if sub not in GIT_SUBCOMMANDS:
         refuse(f"git {sub} is not allowed; only read-only subcommands: {', '.join(GIT_SUBCOMMANDS)}")
-    if sub in _GIT_LIST_ONLY:
-        parsed = parse(f"git {sub}", rest, _GIT_LIST_ONLY[sub], confine)
+    parsed = parse(f"git {sub}", rest, _GIT_TABLES[sub], confine)
+    if sub in _LIST_ONLY:
         if parsed.positionals and not parsed.seen & _LISTING:
             refuse(f"git {sub} NAME would create a {sub}; only listing is allowed (add --list to filter)")
     else:
-        _check_git_words(sub, rest, confine)
+        words_ = parsed.positionals
+        if sub == "grep" and not parsed.seen & _GIT_PATTERN_OPTIONS and parsed.before_dashdash != 0:
+            words_ = words_[1:]  # the pattern (before any --; after -- every word is a path)
+        for word in words_:
+            confine(word)  # a path, or a revision (HEAD~2, HEAD:file), which realpath keeps inside
     prefix = [part for item in GIT_CONFIG_OVERRIDES for part in ("-c", item)]
-    return [*prefix, *args[:i], sub, *_GIT_NO_EXT.get(sub, []), *rest]
-
-
-def _check_git_words(sub: str, rest: list[str], confine: Confiner) -> None:
-    """Confine every positional word: a path, or a revision (``HEAD~2``, ``HEAD:file``), which realpath
-    keeps inside the workdir. The pattern of ``git grep`` is not a path."""
-    pattern_pending = sub == "grep" and not any(w in ("-e", "-f") or w.startswith(("--regexp", "--file")) for w in rest)
-    after_dashdash = False
-    for k, word in enumerate(rest):
-        following = rest[k + 1 :]
-        if after_dashdash or word == "-" or not word.startswith("-"):
-            if pattern_pending and not after_dashdash:
-                pattern_pending = False
-            else:
-                confine(word)
-        elif word == "--":
-            after_dashdash = True
-        elif word.startswith("--"):
-            _check_git_long(sub, word, following, confine)
-        else:
-            _check_git_short(sub, word, following, confine)
+    return [*prefix, *args[:i], sub, *_GIT_NO_EXT.get(sub, []), *parsed.argv]
 
 
 CHECKS: dict[str, Check] = {
@@ -448,4 +545,19 @@ CHECKS: dict[str, Check] = {
     ),
     "find": _check_find,
     "git": _check_git,
+}
+
+#: The option tables, for tests and documentation (find has its own expression grammar).
+SPECS: dict[str, Options] = {
+    "pwd": _PWD,
+    "cat": _CAT,
+    "head": _HEAD_TAIL,
+    "tail": _HEAD_TAIL,
+    "wc": _WC,
+    "ls": _LS,
+    "date": _DATE,
+    "grep": _GREP,
+    "rg": _RG,
+    "tree": _TREE,
+    **{f"git {sub}": table for sub, table in _GIT_TABLES.items()},
 }

@@ -80,21 +80,43 @@ class WorkflowEngine:
         self._answers: dict[str, asyncio.Future[str]] = {}
         self._graphs: dict[tuple[str, int], dsl.Graph] = {}
         self._aux: set[asyncio.Task[Any]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
         self._closed = False
         self.errors = 0  # unexpected failures (logged with a traceback); shown in /healthz
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Load workflow files, then resume every run a previous process left active."""
+        """Load workflow files, resume every run a previous process left active, and keep looking
+        (every lease period) for active runs nobody here drives: another process of a cluster that
+        died mid-run leaves them, and its node's lease expires."""
         await self.definitions.load_dir(self.settings.resolved_workflows_dir)
+        await self.adopt_orphans(log=True)
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep(), name="workflow-sweeper")
+
+    async def adopt_orphans(self, *, log: bool = False) -> int:
+        """Drive every active run that has no driver in this process; how many were adopted."""
+        adopted = 0
         for run in await self.repo.active_runs():
-            logger.info("resuming workflow run %s (%s)", run.id, run.workflow_id)
-            self._spawn(run.id)
+            if run.id not in self._drivers and not self._closed:
+                if log:
+                    logger.info("resuming workflow run %s (%s)", run.id, run.workflow_id)
+                self._spawn(run.id)
+                adopted += 1
+        return adopted
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.workflow_lease_seconds)
+            try:
+                await self.adopt_orphans()
+            except Exception:  # the store is briefly unavailable: try again next period
+                self.errors += 1
+                logger.exception("workflow sweeper failed")
 
     async def close(self) -> None:
         """Stop driving (runs stay active in the store and resume at the next start)."""
         self._closed = True
-        tasks = [*self._drivers.values(), *self._aux]
+        tasks = [*self._drivers.values(), *self._aux, *([self._sweeper] if self._sweeper else [])]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -361,6 +383,7 @@ class WorkflowEngine:
             if me is not None and me.cancelling():  # this driver is being stopped (shutdown)
                 task.cancel()
                 raise
+            await self._close_question(run, node_run.id)
             return None, "cancelled"  # only the node's task was cancelled: POST /v1/runs/{id}/cancel
         except Exception as exc:  # a bug in an executor: the node fails, the server goes on
             self.errors += 1
@@ -369,6 +392,15 @@ class WorkflowEngine:
         finally:
             heartbeat.cancel()
             self._executing.pop(run.id, None)
+
+    async def _close_question(self, run: RunRow, node_run_id: str) -> None:
+        """A cancelled human node: its question is closed, not left pending."""
+        for node_run in await self.repo.node_runs(run.id):
+            if node_run.id != node_run_id or not isinstance(node_run.checkpoint, dict):
+                continue
+            question_id = node_run.checkpoint.get("question_id")
+            if question_id and await self.store.questions.close(question_id, "cancelled"):
+                await self._emit(run, "question_closed", question_id=question_id, status="cancelled")
 
     async def _heartbeat(self, node_run_id: str) -> None:
         lease = self.settings.workflow_lease_seconds

@@ -24,10 +24,14 @@ LAYERS = (
     ("gateway model client + tap (backend/llm)", ("backend/llm/",)),
     ("gateway hub: encode + persist + deliver", ("backend/sessions/hub.py", "backend/protocol.py")),
     ("gateway context budget (backend/context)", ("backend/context/",)),
-    ("gateway other (sessions, team, tools, server)", ("backend/",)),
+    ("gateway server: ASGI faces, edge, WebSocket connections (backend/server)", ("backend/server/",)),
+    ("gateway other (sessions, team, tools)", ("backend/",)),
     ("token counting (tiktoken)", ("tiktoken",)),
     ("stdlib json", ("json/",)),
-    ("websockets", ("websockets/",)),
+    (
+        "HTTP server (uvicorn, Starlette, sse-starlette, websockets, h11)",
+        ("uvicorn/", "starlette/", "sse_starlette/", "websockets/", "h11/", "anyio/"),
+    ),
     ("asyncio + sockets", ("asyncio/", "selectors", "socket")),
 )
 SQLITE = "SQLite (sqlite3 calls)"

@@ -265,13 +265,14 @@ def test_inside_paths_and_non_path_arguments_pass(policy: TerminalPolicy, comman
         "tree -o out.txt",
         "tree -R -L 1",
         "pwd /etc",
-        "ls --col",
-        "grep --fil=x y",
+        "ls --hi",
+        "grep --ex=x y",
+        "grep --fil=/etc/shadow y",
     ],
 )
 def test_dangerous_or_unknown_options_are_refused(policy: TerminalPolicy, command: str) -> None:
     """Options that run programs, write files, follow symlinks out, hang, set the clock, or are
-    abbreviations are refused."""
+    ambiguous abbreviations are refused; an abbreviated path option is still confined."""
     refusal(policy, command)
 
 

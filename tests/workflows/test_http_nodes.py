@@ -165,3 +165,36 @@ async def test_workflow_files_are_loaded(store, wf_settings, tmp_path: Path) -> 
     await engine.close()
     assert (await store.workflows.get("from-file")).version == 2
     assert finished.answer == "hello"
+
+
+async def test_another_engine_takes_over_a_run_whose_process_died(store, wf_settings, tools: ToolServer) -> None:  # type: ignore[no-untyped-def]
+    """Engine A dies mid-node (drivers gone, lease left behind); engine B on the same store adopts the run
+    once the lease expires, runs that node again and finishes; the node before it is not run again."""
+    settings = wf_settings(WORKFLOW_LEASE_SECONDS="1")
+    example = chain(
+        "takeover",
+        [
+            {"id": "first", "type": "tool", "config": {"url": f"{tools.url}/count/first"}},
+            {"id": "held", "type": "tool", "config": {"url": f"{tools.url}/hold", "timeout_seconds": 60}},
+            {"id": "last", "type": "answer", "config": {"text": "done"}},
+        ],
+    )
+    a = WorkflowEngine(store=store, settings=settings)
+    await a.start()
+    await a.definitions.save(example["name"], "", example["dsl"])
+    run = await a.start_run("takeover")
+    await tools.held.wait()
+    for task in [*a._drivers.values(), a._sweeper]:  # A "dies": no release, no more heartbeats
+        assert task is not None
+        task.cancel()
+    b = WorkflowEngine(store=store, settings=settings)
+    await b.start()
+    try:
+        finished = await asyncio.wait_for(b.wait(run.id), 30)
+    finally:
+        await b.close()
+        tools.release()
+    assert finished.status == "completed" and finished.answer == "done"
+    runs = {n.node_id: n for n in await store.workflows.node_runs(run.id)}
+    assert runs["held"].attempts == 2 and runs["first"].attempts == 1
+    assert tools.calls["first"] == 1 and tools.calls["hold"] == 2

@@ -189,3 +189,48 @@ async def test_reminder_runs_a_workflow(server: RunningServer, client: WsClient)
     events = await client.recv_until(lambda e: e["type"] == "workflow_run" and e["status"] == "completed", timeout=10)
     assert of_type(events, "reminder")[0]["message"] == "/run score-check"
     assert of_type(events, "workflow_run")[-1]["answer"] == "Alice passed with score 7"
+
+
+async def test_stop_cancels_a_running_workflow(server: RunningServer, client: WsClient) -> None:
+    """Stop during /run cancels the run: the waiting node fails as cancelled, its question closes, done is cancelled."""
+    example = chain("wait-stop", [{"id": "ask", "type": "human", "config": {"question": "Still there?"}}])
+    async with httpx.AsyncClient(base_url=server.http) as http:
+        assert (await _post(http, "/v1/workflows", example)).status_code == 201
+    await client.send(type="message", content="/run wait-stop")
+    question = of_type(await client.recv_until("question", timeout=10), "question")[0]
+    await client.send(type="stop", session_id=question["session_id"])
+    events = await client.recv_until("done", timeout=10)
+    assert events[-1]["status"] == "cancelled"
+    assert of_type(events, "workflow_run")[-1]["status"] == "cancelled"
+    closed = of_type(events, "question_closed")
+    assert closed and closed[0]["question_id"] == question["question_id"] and closed[0]["status"] == "cancelled"
+
+
+async def test_human_node_survives_a_restart_without_asking_twice(server: RunningServer) -> None:
+    """Restart while a human node waits: the run resumes, the same question is answered, no second question."""
+    example = chain(
+        "ask-restart",
+        [
+            {"id": "ask", "type": "human", "config": {"question": "Your name?"}},
+            {"id": "greet", "type": "answer", "config": {"text": "Hello {{ nodes.ask.text }}"}},
+        ],
+    )
+    async with httpx.AsyncClient(base_url=server.http) as http:
+        assert (await _post(http, "/v1/workflows", example)).status_code == 201
+    client = await server.client()
+    await client.send(type="message", content="/run ask-restart")
+    question = of_type(await client.recv_until("question", timeout=10), "question")[0]
+    sid = question["session_id"]
+    await client.close()
+    await server.stop()
+    await server.start()
+    client = await server.client()
+    try:
+        await client.send(type="resume", session_id=sid, last_seq=question["seq"])
+        await client.recv_until("resumed", timeout=10)
+        await client.send(type="answer", session_id=sid, question_id=question["question_id"], content="Ada")
+        events = await client.recv_until(lambda e: e["type"] == "workflow_run" and e["status"] != "running", timeout=10)
+    finally:
+        await client.close()
+    assert events[-1]["status"] == "completed" and events[-1]["answer"] == "Hello Ada"
+    assert of_type(events, "question") == []
