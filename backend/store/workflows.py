@@ -8,181 +8,28 @@ claimed again once its lease expires.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from .db import Database, Tx
-
-RUN_ACTIVE = ("queued", "running")
-
-
-def _dumps(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
-
-
-def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
-
-
-@dataclass(frozen=True, slots=True)
-class WorkflowRow:
-    id: str
-    version: int
-    name: str
-    description: str
-    dsl: dict[str, Any]
-    source: str
-    created_at: float
-
-    def to_json(self, *, with_dsl: bool = True) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.id,
-            "version": self.version,
-            "name": self.name,
-            "description": self.description,
-            "source": self.source,
-            "created_at": self.created_at,
-        }
-        if with_dsl:
-            out["dsl"] = self.dsl
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class RunRow:
-    id: str
-    workflow_id: str
-    version: int
-    session_id: str | None
-    status: str
-    inputs: dict[str, Any]
-    state: dict[str, Any]
-    answer: str | None
-    error: str | None
-    steps: int
-    max_steps: int
-    source: str
-    cancel_requested: bool
-    created_at: float
-    finished_at: float | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "workflow_id": self.workflow_id,
-            "version": self.version,
-            "session_id": self.session_id,
-            "status": self.status,
-            "inputs": self.inputs,
-            "state": self.state,
-            "answer": self.answer,
-            "error": self.error,
-            "steps": self.steps,
-            "max_steps": self.max_steps,
-            "source": self.source,
-            "created_at": self.created_at,
-            "finished_at": self.finished_at,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class NodeRunRow:
-    id: str
-    run_id: str
-    node_id: str
-    node_type: str
-    status: str  # queued | running | completed | failed | skipped
-    seq: int  # creation order within the run
-    done_seq: int | None  # order of finishing within the run (same counter)
-    attempts: int
-    inputs: Any
-    output_text: str | None
-    output_json: Any
-    error: str | None
-    checkpoint: Any
-    lease_owner: str | None
-    lease_expires: float | None
-    created_at: float
-    started_at: float | None
-    finished_at: float | None
-
-    def to_json(self) -> dict[str, Any]:
-        duration = None
-        if self.started_at is not None and self.finished_at is not None:
-            duration = round((self.finished_at - self.started_at) * 1000, 1)
-        return {
-            "id": self.id,
-            "node_id": self.node_id,
-            "node_type": self.node_type,
-            "status": self.status,
-            "attempts": self.attempts,
-            "inputs": self.inputs,
-            "output_text": self.output_text,
-            "output_json": self.output_json,
-            "error": self.error,
-            "created_at": self.created_at,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "duration_ms": duration,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class NewNodeRun:
-    id: str
-    node_id: str
-    node_type: str
-    status: str = "queued"  # or "skipped"
-
-
-@dataclass(frozen=True, slots=True)
-class Artifact:
-    kind: str  # text | json | file
-    name: str
-    content: Any
-
-
-@dataclass
-class NodeFinish:
-    """Everything one finished node changes, written in one transaction."""
-
-    status: str  # completed | failed | skipped
-    output_text: str | None = None
-    output_json: Any = None
-    error: str | None = None
-    inputs: Any = None
-    state: dict[str, Any] | None = None  # the run's new state, when the node changed it
-    queue: Sequence[NewNodeRun] = ()
-    artifacts: Sequence[Artifact] = ()
-    answer: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-_RUN_COLS = (
-    "id, workflow_id, version, session_id, status, inputs, state, answer, error, steps, max_steps, source, "
-    "cancel_requested, created_at, finished_at"
-)
-_NODE_COLS = (
-    "id, run_id, node_id, node_type, status, seq, done_seq, attempts, inputs, output_text, output_json, error, "
-    "checkpoint, lease_owner, lease_expires, created_at, started_at, finished_at"
+from .workflow_rows import (
+    NODE_COLUMNS,
+    RUN_ACTIVE,
+    RUN_COLUMNS,
+    Artifact,
+    NewNodeRun,
+    NodeFinish,
+    NodeRunRow,
+    RunRow,
+    WorkflowRow,
+    dumps,
+    loads,
+    node_row,
+    run_row,
 )
 
-
-def _run(r: Any) -> RunRow:
-    return RunRow(
-        r[0], r[1], r[2], r[3], r[4], _loads(r[5]) or {}, _loads(r[6]) or {}, r[7], r[8], r[9], r[10], r[11],
-        bool(r[12]), r[13], r[14],
-    )  # fmt: skip
-
-
-def _node(r: Any) -> NodeRunRow:
-    return NodeRunRow(
-        r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], _loads(r[8]), r[9], _loads(r[10]), r[11], _loads(r[12]),
-        r[13], r[14], r[15], r[16], r[17],
-    )  # fmt: skip
+__all__ = ["RUN_ACTIVE", "Artifact", "NewNodeRun", "NodeFinish", "NodeRunRow", "RunRow", "WorkflowRepo", "WorkflowRow"]
 
 
 class WorkflowRepo:
@@ -203,7 +50,7 @@ class WorkflowRepo:
             await tx.execute(
                 "INSERT INTO workflows (id, version, name, description, dsl, source, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (workflow_id, version, name, description, _dumps(dsl), source, now),
+                (workflow_id, version, name, description, dumps(dsl), source, now),
             )
         return WorkflowRow(workflow_id, version, name, description, dsl, source, now), True
 
@@ -216,7 +63,7 @@ class WorkflowRepo:
             sql += " AND version = ?"
             params += (version,)
         r = await self._db.fetchone(sql, params)
-        return WorkflowRow(r[0], r[1], r[2], r[3], _loads(r[4]), r[5], r[6]) if r else None
+        return WorkflowRow(r[0], r[1], r[2], r[3], loads(r[4]), r[5], r[6]) if r else None
 
     async def find_by_name(self, name: str) -> WorkflowRow | None:
         r = await self._db.fetchone(
@@ -230,7 +77,7 @@ class WorkflowRepo:
             "JOIN (SELECT id, MAX(version) AS v FROM workflows GROUP BY id) m ON m.id = w.id AND m.v = w.version "
             "ORDER BY w.id"
         )
-        return [WorkflowRow(r[0], r[1], r[2], r[3], _loads(r[4]), r[5], r[6]) for r in rows]
+        return [WorkflowRow(r[0], r[1], r[2], r[3], loads(r[4]), r[5], r[6]) for r in rows]
 
     # --- runs -----------------------------------------------------------------------------------
     async def create_run(
@@ -248,15 +95,15 @@ class WorkflowRepo:
         now = time.time()
         async with self._db.transaction() as tx:
             await tx.execute(
-                f"INSERT INTO workflow_runs ({_RUN_COLS}, counter) "  # noqa: S608
+                f"INSERT INTO workflow_runs ({RUN_COLUMNS}, counter) "  # noqa: S608
                 "VALUES (?, ?, ?, ?, 'queued', ?, ?, NULL, NULL, 0, ?, ?, 0, ?, NULL, 0)",
                 (
                     run_id,
                     workflow.id,
                     workflow.version,
                     session_id,
-                    _dumps(inputs),
-                    _dumps(state),
+                    dumps(inputs),
+                    dumps(state),
                     max_steps,
                     source,
                     now,
@@ -286,30 +133,30 @@ class WorkflowRepo:
         return int(row[0])
 
     async def get_run(self, run_id: str) -> RunRow | None:
-        r = await self._db.fetchone(f"SELECT {_RUN_COLS} FROM workflow_runs WHERE id = ?", (run_id,))  # noqa: S608
-        return _run(r) if r else None
+        r = await self._db.fetchone(f"SELECT {RUN_COLUMNS} FROM workflow_runs WHERE id = ?", (run_id,))  # noqa: S608
+        return run_row(r) if r else None
 
     async def list_runs(self, *, workflow_id: str | None = None, limit: int = 50) -> list[RunRow]:
-        sql = f"SELECT {_RUN_COLS} FROM workflow_runs"  # noqa: S608
+        sql = f"SELECT {RUN_COLUMNS} FROM workflow_runs"  # noqa: S608
         params: tuple[Any, ...] = ()
         if workflow_id is not None:
             sql += " WHERE workflow_id = ?"
             params = (workflow_id,)
         rows = await self._db.fetchall(sql + " ORDER BY created_at DESC LIMIT ?", (*params, limit))
-        return [_run(r) for r in rows]
+        return [run_row(r) for r in rows]
 
     async def active_runs(self) -> list[RunRow]:
         rows = await self._db.fetchall(
-            f"SELECT {_RUN_COLS} FROM workflow_runs WHERE status IN ('queued', 'running') ORDER BY created_at"  # noqa: S608
+            f"SELECT {RUN_COLUMNS} FROM workflow_runs WHERE status IN ('queued', 'running') ORDER BY created_at"  # noqa: S608
         )
-        return [_run(r) for r in rows]
+        return [run_row(r) for r in rows]
 
     async def node_runs(self, run_id: str) -> list[NodeRunRow]:
         rows = await self._db.fetchall(
-            f"SELECT {_NODE_COLS} FROM node_runs WHERE run_id = ? ORDER BY seq",  # noqa: S608
+            f"SELECT {NODE_COLUMNS} FROM node_runs WHERE run_id = ? ORDER BY seq",  # noqa: S608
             (run_id,),
         )
-        return [_node(r) for r in rows]
+        return [node_row(r) for r in rows]
 
     async def set_run(self, run_id: str, *, status: str, answer: str | None = None, error: str | None = None) -> None:
         finished = time.time() if status not in RUN_ACTIVE else None
@@ -360,8 +207,8 @@ class WorkflowRepo:
             if changed == 0:
                 return None
             await tx.execute("UPDATE workflow_runs SET steps = steps + 1, status = 'running' WHERE id = ?", (run_id,))
-            row = await tx.fetchone(f"SELECT {_NODE_COLS} FROM node_runs WHERE id = ?", (r[0],))  # noqa: S608
-        return _node(row)
+            row = await tx.fetchone(f"SELECT {NODE_COLUMNS} FROM node_runs WHERE id = ?", (r[0],))  # noqa: S608
+        return node_row(row)
 
     async def lease_wait(self, run_id: str) -> float | None:
         """Seconds until the earliest live lease of another claimant expires (None: nothing is running)."""
@@ -400,15 +247,15 @@ class WorkflowRepo:
         async with self._db.transaction() as tx:
             await tx.execute(
                 "UPDATE node_runs SET checkpoint = ?, question_id = COALESCE(?, question_id) WHERE id = ?",
-                (_dumps(data), question_id, node_run_id),
+                (dumps(data), question_id, node_run_id),
             )
 
     async def node_run_for_question(self, question_id: str) -> NodeRunRow | None:
         r = await self._db.fetchone(
-            f"SELECT {_NODE_COLS} FROM node_runs WHERE question_id = ?",  # noqa: S608
+            f"SELECT {NODE_COLUMNS} FROM node_runs WHERE question_id = ?",  # noqa: S608
             (question_id,),
         )
-        return _node(r) if r else None
+        return node_row(r) if r else None
 
     async def finish(self, run_id: str, node_run_id: str, owner: str, result: NodeFinish) -> bool:
         """Record a node's end, the run's new state and the node runs it queues, atomically.
@@ -423,9 +270,9 @@ class WorkflowRepo:
                 (
                     result.status,
                     result.output_text,
-                    _dumps(result.output_json),
+                    dumps(result.output_json),
                     result.error,
-                    _dumps(result.inputs),
+                    dumps(result.inputs),
                     now,
                     node_run_id,
                     owner,
@@ -436,12 +283,12 @@ class WorkflowRepo:
             done = await self._next(tx, run_id)
             await tx.execute("UPDATE node_runs SET done_seq = ? WHERE id = ?", (done, node_run_id))
             if result.state is not None:
-                await tx.execute("UPDATE workflow_runs SET state = ? WHERE id = ?", (_dumps(result.state), run_id))
+                await tx.execute("UPDATE workflow_runs SET state = ? WHERE id = ?", (dumps(result.state), run_id))
             if result.answer is not None:
                 await tx.execute("UPDATE workflow_runs SET answer = ? WHERE id = ?", (result.answer, run_id))
             await self._queue(tx, run_id, result.queue, now)
             for artifact in result.artifacts:
-                content = artifact.content if isinstance(artifact.content, str) else _dumps(artifact.content)
+                content = artifact.content if isinstance(artifact.content, str) else dumps(artifact.content)
                 await tx.execute(
                     "INSERT INTO run_artifacts (run_id, node_run_id, kind, name, content, size, created_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -470,7 +317,7 @@ class WorkflowRepo:
         for r in rows:
             content: Any = r[5]
             if r[3] == "json":
-                content = _loads(content)
+                content = loads(content)
             out.append(
                 {"id": r[0], "node_run_id": r[1], "node_id": r[2], "kind": r[3], "name": r[4], "content": content,
                  "size": r[6], "created_at": r[7]}

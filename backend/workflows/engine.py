@@ -27,6 +27,7 @@ from ..store import Store
 from ..store.workflows import RUN_ACTIVE, Artifact, NewNodeRun, NodeFinish, NodeRunRow, RunRow, WorkflowRow
 from . import dsl
 from .definitions import Definitions
+from .human import HumanAnswers
 from .nodes import EXECUTORS, ModelCaller, NodeContext, NodeResult, WorkflowHost
 from .scheduling import aggregate, latest_runs, next_steps
 
@@ -77,7 +78,7 @@ class WorkflowEngine:
         self._drivers: dict[str, asyncio.Task[None]] = {}
         self._executing: dict[str, asyncio.Task[NodeResult]] = {}
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
-        self._answers: dict[str, asyncio.Future[str]] = {}
+        self.humans = HumanAnswers(store, self._emit)
         self._graphs: dict[tuple[str, int], dsl.Graph] = {}
         self._aux: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
@@ -209,18 +210,7 @@ class WorkflowEngine:
 
     async def answer(self, question_id: str, content: str) -> bool:
         """Deliver an answer to a human node (live, or after a restart). False: not a workflow's question."""
-        node_run = await self.repo.node_run_for_question(question_id)
-        if node_run is None:
-            return False
-        if not await self.store.questions.close(question_id, "answered", content):
-            return False
-        run = await self.repo.get_run(node_run.run_id)
-        if run is not None:
-            await self._emit(run, "question_closed", question_id=question_id, status="answered", answer=content)
-        future = self._answers.get(question_id)
-        if future is not None and not future.done():
-            future.set_result(content)
-        return True
+        return await self.humans.answer(question_id, content)
 
     async def _get(self, run_id: str) -> RunRow:
         run = await self.repo.get_run(run_id)
@@ -369,7 +359,7 @@ class WorkflowEngine:
             state=dict(run.state), inputs=dict(run.inputs), nodes=latest, settings=self.settings, host=self.host,
             model=self.model, tools=self.tools, sandbox=self.sandbox, store=self.store, checkpoint=node_run.checkpoint,
             save_checkpoint=lambda data, qid: self.repo.save_checkpoint(node_run.id, data, question_id=qid),
-            wait_answer=self._wait_answer,
+            wait_answer=self.humans.wait,
         )  # fmt: skip
         task = asyncio.get_running_loop().create_task(EXECUTORS[node.kind](ctx))
         self._executing[run.id] = task
@@ -383,7 +373,7 @@ class WorkflowEngine:
             if me is not None and me.cancelling():  # this driver is being stopped (shutdown)
                 task.cancel()
                 raise
-            await self._close_question(run, node_run.id)
+            await self.humans.close_cancelled(run, node_run.id)
             return None, "cancelled"  # only the node's task was cancelled: POST /v1/runs/{id}/cancel
         except Exception as exc:  # a bug in an executor: the node fails, the server goes on
             self.errors += 1
@@ -393,35 +383,12 @@ class WorkflowEngine:
             heartbeat.cancel()
             self._executing.pop(run.id, None)
 
-    async def _close_question(self, run: RunRow, node_run_id: str) -> None:
-        """A cancelled human node: its question is closed, not left pending."""
-        for node_run in await self.repo.node_runs(run.id):
-            if node_run.id != node_run_id or not isinstance(node_run.checkpoint, dict):
-                continue
-            question_id = node_run.checkpoint.get("question_id")
-            if question_id and await self.store.questions.close(question_id, "cancelled"):
-                await self._emit(run, "question_closed", question_id=question_id, status="cancelled")
-
     async def _heartbeat(self, node_run_id: str) -> None:
         lease = self.settings.workflow_lease_seconds
         while True:
             await asyncio.sleep(lease / 3)
             if not await self.repo.renew(node_run_id, self.owner, lease):
                 return
-
-    async def _wait_answer(self, question_id: str) -> str:
-        row = await self.store.questions.get(question_id)
-        if row is not None and row.status == "answered":
-            return str(row.answer)
-        if row is not None and row.status != "pending":
-            raise WorkflowError(f"the question was {row.status}")
-        future = self._answers.get(question_id)
-        if future is None or future.done():
-            future = self._answers[question_id] = asyncio.get_running_loop().create_future()
-        try:
-            return await future
-        finally:
-            self._answers.pop(question_id, None)
 
     async def _finish_run(self, run: RunRow, *, cancelled: bool = False) -> None:
         if cancelled:
