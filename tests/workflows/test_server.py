@@ -234,3 +234,24 @@ async def test_human_node_survives_a_restart_without_asking_twice(server: Runnin
         await client.close()
     assert events[-1]["status"] == "completed" and events[-1]["answer"] == "Hello Ada"
     assert of_type(events, "question") == []
+
+
+async def test_hostile_definitions_over_http(server: RunningServer) -> None:
+    """A 10,000-node graph and an unbounded loop are refused at save time with 400 naming the problem."""
+    nodes = [{"id": f"n{i}", "type": "answer", "config": {"text": "x"}} for i in range(10_000)]
+    edges = [{"source": f"n{i}", "target": f"n{i + 1}"} for i in range(9_999)]
+    loop = {
+        "nodes": [
+            {"id": "a", "type": "assigner", "config": {"assignments": {"x": 1}}},
+            {"id": "b", "type": "assigner", "config": {"assignments": {"x": 2}}},
+            {"id": "c", "type": "assigner", "config": {"assignments": {"x": 3}}},
+        ],
+        "edges": [{"source": "a", "target": "b"}, {"source": "b", "target": "c"}, {"source": "c", "target": "b"}],
+    }
+    async with httpx.AsyncClient(base_url=server.http) as http:
+        big = await _post(http, "/v1/workflows", {"name": "huge", "dsl": {"nodes": nodes, "edges": edges}})
+        assert big.status_code == 400, big.text  # ~1 MB: under MAX_BODY_BYTES, refused by validation
+        assert "10000 nodes; at most 500" in big.json()["error"]
+        endless = await _post(http, "/v1/workflows", {"name": "endless", "dsl": loop})
+        assert endless.status_code == 400 and "has no exit" in endless.json()["error"]
+        assert (await http.get("/v1/workflows")).json()["workflows"] == []
