@@ -75,6 +75,16 @@ async def start_run(request: Request) -> Response:
     return JSONResponse(await engine.describe(run.id), 201)
 
 
+async def list_runs(request: Request) -> Response:
+    engine = _engine(request)
+    try:
+        workflow = await engine.definitions.resolve(request.path_params["workflow_id"])
+    except WorkflowError as exc:
+        raise _fail(exc) from None
+    runs = await engine.repo.list_runs(workflow_id=workflow.id, limit=50)
+    return JSONResponse({"workflow_id": workflow.id, "runs": [r.to_json() for r in runs]})
+
+
 async def get_run(request: Request) -> Response:
     try:
         return JSONResponse(await _engine(request).describe(request.path_params["run_id"]))
@@ -104,6 +114,7 @@ routes: list[BaseRoute] = [
     Route("/v1/workflows", list_workflows, methods=["GET"]),
     Route("/v1/workflows/{workflow_id}", get_workflow, methods=["GET"]),
     Route("/v1/workflows/{workflow_id}/runs", start_run, methods=["POST"]),
+    Route("/v1/workflows/{workflow_id}/runs", list_runs, methods=["GET"]),
     Route("/v1/runs/{run_id}", get_run, methods=["GET"]),
     Route("/v1/runs/{run_id}/artifacts", run_artifacts, methods=["GET"]),
     Route("/v1/runs/{run_id}/cancel", cancel_run, methods=["POST"]),

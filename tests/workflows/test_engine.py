@@ -185,3 +185,35 @@ async def test_cancel_a_waiting_run(engine: WorkflowEngine, store) -> None:  # t
     assert finished.status == "cancelled"
     doc = await engine.describe(run.id)
     assert by_node(doc)["wait"][0]["error"] == "cancelled"
+
+
+async def test_condition_alias_and_json_templates(engine: WorkflowEngine) -> None:
+    """'condition' works like 'if-else'; a template with output_format json becomes structured output."""
+    example = {
+        "name": "aliases",
+        "dsl": {
+            "nodes": [
+                {"id": "seed", "type": "assigner", "config": {"assignments": {"items": [1, 2, 3]}}},
+                {"id": "many", "type": "condition", "config": {"expression": "len(state['items']) > 2"}},
+                {
+                    "id": "shape",
+                    "type": "template-transform",
+                    "config": {"template": '{"count": {{ state["items"] | length }}}', "output_format": "json"},
+                },
+                {"id": "few", "type": "answer", "config": {"text": "few"}},
+                {"id": "out", "type": "answer", "config": {"text": "count={{ nodes.shape.output.count }}"}},
+            ],
+            "edges": [
+                {"source": "seed", "target": "many"},
+                {"source": "many", "target": "shape", "condition": True},
+                {"source": "many", "target": "few", "condition": False},
+                {"source": "shape", "target": "out"},
+            ],
+        },
+    }
+    doc = await run_example(engine, example)
+    assert doc["status"] == "completed", doc
+    nodes = by_node(doc)
+    assert nodes["shape"][0]["output_json"] == {"count": 3}
+    assert nodes["few"][0]["status"] == "skipped"
+    assert doc["answer"] == "count=3"

@@ -35,6 +35,9 @@ async def test_acceptance_over_http(server: RunningServer) -> None:
     assert nodes["high-path"]["output_text"] == "Alice passed with score 7"
     assert nodes["low-path"]["status"] == "skipped"
     assert doc["graph"]["nodes"][0]["id"] == "seed-state"
+    async with httpx.AsyncClient(base_url=server.http) as http:
+        listed = (await http.get("/v1/workflows/score-check/runs")).json()
+    assert [r["id"] for r in listed["runs"]] == [run_id] and listed["runs"][0]["status"] == "completed"
 
 
 async def test_http_definitions_and_errors(server: RunningServer) -> None:
