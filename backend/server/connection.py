@@ -57,11 +57,12 @@ class Connection:
     def deliver(self, frame: str) -> None:
         if self._closing:
             return
-        self._pending += len(frame)
-        if self._pending > MAX_WRITE_BUFFER:
+        if self._pending > MAX_WRITE_BUFFER:  # checked before adding: a frame into a short outbox always goes
             self._outbox.clear()
+            self._pending = 0
             self._close_soon(TRY_AGAIN_LATER, "client too slow; reconnect and resume")
             return
+        self._pending += len(frame)
         self._outbox.append(frame)
         self._wake.set()
 

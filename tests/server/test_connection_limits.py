@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,7 +18,8 @@ from backend.errors import SettingsError
 from backend.server.acceptlog import AcceptErrorLog
 from backend.settings import Settings
 from tests.conftest import RunningServer, base_env
-from tests.support.client import UNIT
+from tests.fakes.model_server import FakeModelServer, Reply
+from tests.support.client import UNIT, WsClient
 
 TOKEN = "limits-test-token-0123456789"
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,3 +151,29 @@ def test_file_limit_is_raised_at_start_up() -> None:
     (soft, _), hard = json.loads(out.stdout)
     assert soft > 256
     assert soft == hard or soft >= 65536
+
+
+async def test_a_client_that_stops_reading_is_closed_with_1013(
+    server: RunningServer, fake_model: FakeModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frames piling up for a client that does not read close it with 1013; others are unaffected."""
+    monkeypatch.setattr("backend.server.connection.MAX_WRITE_BUFFER", 256 * 1024)
+    fake_model.enqueue(Reply.of_text("x" * 50_000, chunk_chars=10_000))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)  # no autotuned multi-MB window to hide in
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.settings.port))
+    reader = await WsClient.connect(server.url, max_queue=2, sock=sock)
+    sid = (await reader.turn("say a lot"))[0]["session_id"]
+    with pytest.raises(ConnectionClosed) as closed:
+        for _ in range(200):  # each history frame carries the whole ~100 KB turn; the client reads none
+            await reader.send(type="history", session_id=sid)
+        while True:
+            await reader.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+    other = await server.client()
+    try:
+        await other.send(type="ping")
+        assert (await other.recv())["type"] == "pong"
+    finally:
+        await other.close()
