@@ -2,7 +2,8 @@
 
 A human node's question id is saved in its node run (checkpoint and ``question_id`` column)
 before the question is shown, so an answer that arrives while no node waits (the server restarted,
-the node is not claimed again yet) is recorded on the question and picked up when it runs again.
+the node is not claimed again yet) is recorded on the question and picked up when it runs again;
+a waiting node also re-reads its question every few seconds, for answers taken by another process.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..store import Store
 from ..store.workflows import RunRow
 
 Emit = Callable[..., Awaitable[None]]  # (run, type, **fields)
+RECHECK_SECONDS = 2.0
 
 
 class HumanAnswers:
@@ -50,7 +52,17 @@ class HumanAnswers:
         if future is None or future.done():
             future = self._waiting[question_id] = asyncio.get_running_loop().create_future()
         try:
-            return await future
+            while True:
+                try:
+                    return await asyncio.wait_for(asyncio.shield(future), RECHECK_SECONDS)
+                except TimeoutError:
+                    # In a cluster the answer may reach another process (the session's owner):
+                    # it is recorded on the question, so look there too.
+                    row = await self._store.questions.get(question_id)
+                    if row is not None and row.status == "answered":
+                        return str(row.answer)
+                    if row is not None and row.status != "pending":
+                        raise WorkflowError(f"the question was {row.status}") from None
         finally:
             self._waiting.pop(question_id, None)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from backend.workflows import WorkflowEngine
 
 from .conftest import by_node, run_example
@@ -217,3 +219,48 @@ async def test_condition_alias_and_json_templates(engine: WorkflowEngine) -> Non
     assert nodes["shape"][0]["output_json"] == {"count": 3}
     assert nodes["few"][0]["status"] == "skipped"
     assert doc["answer"] == "count=3"
+
+
+class RecordingHost:
+    """A host that records events (and signals each type) instead of a chat server."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, object]]] = []
+        self.seen: dict[str, asyncio.Event] = {}
+
+    def signal(self, type_: str) -> asyncio.Event:
+        return self.seen.setdefault(type_, asyncio.Event())
+
+    async def emit(self, session_id: str, type_: str, **fields: object) -> None:
+        self.events.append((type_, fields))
+        self.signal(type_).set()
+
+    async def run_agent(self, session_id: str, team: str | None, prompt: str) -> str:
+        raise AssertionError("not used")
+
+    async def tool_deps(self, session_id: str) -> object:
+        raise AssertionError("not used")
+
+
+async def test_human_answer_recorded_by_another_process_is_picked_up(store, wf_settings) -> None:  # type: ignore[no-untyped-def]
+    """A waiting human node also finds an answer written to the store by another process (the session's owner)."""
+    host = RecordingHost()
+    engine = WorkflowEngine(store=store, settings=wf_settings(), host=host)
+    await engine.start()
+    try:
+        example = chain(
+            "ask",
+            [
+                {"id": "ask", "type": "human", "config": {"question": "Name?"}},
+                {"id": "out", "type": "answer", "config": {"text": "Hello {{ nodes.ask.text }}"}},
+            ],
+        )
+        await engine.definitions.save(example["name"], "", example["dsl"])
+        run = await engine.start_run("ask", session_id="s1")
+        await host.signal("question").wait()
+        question_id = next(f["question_id"] for t, f in host.events if t == "question")
+        assert await store.questions.close(str(question_id), "answered", "Ada")  # not through this engine
+        finished = await asyncio.wait_for(engine.wait(run.id), 30)
+    finally:
+        await engine.close()
+    assert finished.answer == "Hello Ada"
