@@ -67,7 +67,7 @@ async def schedule_reminder(
         "When to remind, as the user said it: 'in 10 minutes', 'tomorrow at 9am', '明天早上9点', "
         "'下周一下午3点', '半小时后' or an ISO time like '2026-11-22T09:00'",
     ],
-    message: Annotated[str, "What to remind the user of"],
+    message: Annotated[str, "What to remind the user of; '/run <workflow>' runs that saved workflow when it fires"],
     repeat: Annotated[
         str | None, "Optional: hourly, daily, weekly, weekdays, or a cron expression like '0 9 * * 1-5'"
     ] = None,
