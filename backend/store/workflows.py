@@ -158,14 +158,16 @@ class WorkflowRepo:
         )
         return [node_row(r) for r in rows]
 
-    async def set_run(self, run_id: str, *, status: str, answer: str | None = None, error: str | None = None) -> None:
+    async def set_run(self, run_id: str, *, status: str, answer: str | None = None, error: str | None = None) -> bool:
+        """Set the status of a run that is still active; False when it had already ended (elsewhere)."""
         finished = time.time() if status not in RUN_ACTIVE else None
         async with self._db.transaction() as tx:
-            await tx.execute(
+            changed = await tx.execute(
                 "UPDATE workflow_runs SET status = ?, answer = COALESCE(?, answer), error = COALESCE(?, error), "
-                "finished_at = ? WHERE id = ?",
+                "finished_at = ? WHERE id = ? AND status IN ('queued', 'running')",
                 (status, answer, error, finished, run_id),
             )
+        return changed > 0
 
     async def request_cancel(self, run_id: str) -> bool:
         async with self._db.transaction() as tx:

@@ -403,7 +403,8 @@ class WorkflowEngine:
         if answer is None and status == "completed":
             done = [r for r in runs if r.status == "completed" and r.output_text]
             answer = max(done, key=lambda r: r.done_seq or 0).output_text if done else None
-        await self.repo.set_run(run.id, status=status, answer=answer, error=error)
+        if not await self.repo.set_run(run.id, status=status, answer=answer, error=error):
+            return  # another process ended it first (and told the session)
         await self._emit(run, "workflow_run", status=status, answer=_short(answer), error=error, steps=run.steps)
 
     async def _emit(self, run: RunRow, type_: str, **fields: Any) -> None:
