@@ -3,7 +3,7 @@
 # the sandbox image, Chromium, the frontend's vendor files), check the code, run the whole suite.
 # Idempotent. Extra arguments go to pytest (e.g. scripts/test.sh -m "not slow" -x).
 #
-# REQUIRE_DOCKER=1 / REQUIRE_BROWSER=1 / REQUIRE_EMBEDDED=1 / REQUIRE_POSTGRES=1 (set by .ci/run) turn a missing
+# REQUIRE_DOCKER=1 / REQUIRE_BROWSER=1 / REQUIRE_EMBEDDED=1 / REQUIRE_POSTGRES=1 / REQUIRE_HAPROXY=1 (.ci/run) turn a missing
 # capability into a failure instead of a skipped test.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -31,6 +31,8 @@ apt_install ripgrep tree || warn "ripgrep/tree not installed; their real-binary 
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
     apt_install postgresql || need REQUIRE_POSTGRES "PostgreSQL is not installed"
 fi
+# HAProxy in front of the cluster tests' three processes (and scripts/cluster.sh)
+command -v haproxy >/dev/null 2>&1 || apt_install haproxy || need REQUIRE_HAPROXY "HAProxy is not installed"
 
 if ! command -v chromium >/dev/null 2>&1; then
     apt_install chromium || need REQUIRE_BROWSER "Chromium is not installed"

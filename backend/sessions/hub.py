@@ -133,7 +133,7 @@ class EventHub:
         """Stored frames after ``after_seq``, and a hand-over to live delivery with no gap and no
         duplicate: frames delivered while the store is read are buffered and passed on only if
         they are newer than what was read."""
-        buffer = Replay(channel)
+        buffer = Replay(channel, after_seq)
         channel.subscribers.add(buffer)
         try:
             await self.flush()
@@ -239,8 +239,9 @@ class EventHub:
 class Replay:
     """History read from the store plus the live frames that arrived meanwhile (see ``replay``)."""
 
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: Channel, after_seq: int) -> None:
         self.channel = channel
+        self.after_seq = after_seq
         self.frames: list[str] = []
         self._live: list[str] = []
 
@@ -249,13 +250,22 @@ class Replay:
 
     def attach(self, subscriber: Subscriber) -> None:
         """Pass on the buffered frames newer than the history, then deliver live to ``subscriber``."""
-        last = frame_seq(self.frames[-1]) if self.frames else -1
+        channel = self.channel
+        # what the subscriber has after this: the history, or (no history) what it said it had
+        last = frame_seq(self.frames[-1]) if self.frames else self.after_seq
+        channel.subscribers.discard(self)
+        if self.frames and last > channel.last_seq:
+            # A follower channel (another process writes it) that is behind the history just read:
+            # bring its other watchers up to the same point, and continue from there.
+            newer = [frame for frame in self.frames if frame_seq(frame) > channel.last_seq]
+            for frame in newer:
+                _deliver(channel, frame)
+            channel.last_seq = channel.delivered_seq = last
         for frame in self._live:
             if frame_seq(frame) > last:
                 subscriber.deliver(frame)
         self._live = []
-        self.channel.subscribers.discard(self)
-        self.channel.subscribers.add(subscriber)
+        channel.subscribers.add(subscriber)
 
     def detach(self) -> None:
         self.channel.subscribers.discard(self)

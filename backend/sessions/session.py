@@ -509,9 +509,11 @@ class Session:
             while not self.owned:
                 self._catch_again = False
                 frames = await self.services.store.events.after(self.id, self.channel.last_seq, CATCH_UP_BATCH)
-                if frames and not self.owned:
-                    self.channel.last_seq = frame_seq(frames[-1])
-                    self.services.hub.publish(self.channel, frames)
+                # last_seq may have moved during the read (a resume's history brought it forward)
+                newer = [frame for frame in frames if frame_seq(frame) > self.channel.last_seq]
+                if newer and not self.owned:
+                    self.channel.last_seq = frame_seq(newer[-1])
+                    self.services.hub.publish(self.channel, newer)
                 if not self._catch_again and len(frames) < CATCH_UP_BATCH:
                     return
         finally:

@@ -393,9 +393,7 @@ _REV_FLAGS = (
     "--no-abbrev-commit --no-decorate --graph --relative-date --no-expand-tabs --no-notes "
     "-i -E -F -P -g"
 )
-_REV_VALUES = (
-    "--since --after --until --before --author --committer --grep --max-count --skip --date --encoding -n"
-)
+_REV_VALUES = "--since --after --until --before --author --committer --grep --max-count --skip --date --encoding -n"
 #: attached values only (``--format=%h``): checked against git, which does not take the next word
 _REV_OPTIONAL = "--decorate --pretty --expand-tabs --format --min-parents --max-parents"
 _DIFF_FLAGS = (
@@ -416,10 +414,18 @@ _GIT_TABLES: dict[str, Options] = {
         "--no-ahead-behind --renames --no-renames",
         optional="-u --untracked-files --porcelain --ignored --ignore-submodules --find-renames --column",
     ),
-    "log": opts(f"{_REV_FLAGS} {_DIFF_FLAGS}", f"{_REV_VALUES} {_DIFF_VALUES} -L",
-                optional=f"{_REV_OPTIONAL} {_DIFF_OPTIONAL}", numeric=True),
-    "show": opts(f"{_REV_FLAGS} {_DIFF_FLAGS}", f"{_REV_VALUES} {_DIFF_VALUES} -L",
-                 optional=f"{_REV_OPTIONAL} {_DIFF_OPTIONAL}", numeric=True),
+    "log": opts(
+        f"{_REV_FLAGS} {_DIFF_FLAGS}",
+        f"{_REV_VALUES} {_DIFF_VALUES} -L",
+        optional=f"{_REV_OPTIONAL} {_DIFF_OPTIONAL}",
+        numeric=True,
+    ),
+    "show": opts(
+        f"{_REV_FLAGS} {_DIFF_FLAGS}",
+        f"{_REV_VALUES} {_DIFF_VALUES} -L",
+        optional=f"{_REV_OPTIONAL} {_DIFF_OPTIONAL}",
+        numeric=True,
+    ),
     "diff": opts(f"{_DIFF_FLAGS} --cached --staged --merge-base", _DIFF_VALUES, optional=_DIFF_OPTIONAL),
     "shortlog": opts(
         f"-s -n -e -c -w --summary --numbered --email --committer {_REV_FLAGS}",

@@ -188,3 +188,17 @@ async def test_fenced_channel_writes_nothing_after_losing_its_lease(store: Store
         await hub.emit_now(channel, "response", content="stale")
     assert lost == [True]
     assert [json.loads(b)["content"] for b in await store.events.after("s1", 0)] == ["mine"]
+
+
+async def test_replay_with_no_new_history_drops_frames_the_client_already_has(store: Store) -> None:
+    """Resume at the latest seq while a follower's catch-up re-publishes older frames: nothing is sent twice."""
+    hub, channel, _, _ = make(store)
+    for i in range(3):
+        hub.emit(channel, "delta", agent="a", content=str(i))
+        await hub.flush()
+    replay = await hub.replay(channel, 3)
+    assert replay.frames == []
+    hub.publish(channel, await store.events.after("s1", 1))  # seqs 2 and 3 again
+    late = Recorder([])
+    replay.attach(late)
+    assert late.frames == []
