@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
@@ -39,10 +40,8 @@ async def balancer(cluster: Cluster, tmp_path: Path) -> AsyncIterator[str]:
         seen: set[str] = set()
         async with httpx.AsyncClient() as http:
             for _ in range(200):  # until HAProxy has marked all three up (a condition, polled)
-                try:
+                with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):  # not up yet
                     seen.add((await http.get(f"http://127.0.0.1:{port}/healthz")).json()["instance"])
-                except (httpx.HTTPError, ValueError, KeyError):
-                    pass
                 if len(seen) == len(cluster.processes):
                     break
                 await asyncio.sleep(0.1)
