@@ -158,35 +158,25 @@ async def test_node_error_fails_run_and_skips_rest(engine: WorkflowEngine) -> No
     assert "b" not in by_node(doc)
 
 
-async def test_cancel_a_waiting_run(engine: WorkflowEngine, store) -> None:  # type: ignore[no-untyped-def]
-    """Cancelling a run whose node is waiting fails that node as cancelled and ends the run cancelled."""
-    import asyncio
-
-    example = chain(
-        "slow", [{"id": "wait", "type": "tool", "config": {"url": "http://127.0.0.1:9/never", "timeout_seconds": 60}}]
-    )
-    gate = asyncio.Event()
-
-    from backend.workflows.nodes import EXECUTORS, NodeResult
-
-    async def blocking(ctx):  # type: ignore[no-untyped-def]
-        gate.set()
-        await asyncio.Event().wait()
-        return NodeResult()
-
-    original = EXECUTORS["tool"]
-    EXECUTORS["tool"] = blocking
+async def test_cancel_a_waiting_run(store, wf_settings) -> None:  # type: ignore[no-untyped-def]
+    """Cancel while a human node waits: the node fails as cancelled, its question closes, the run ends cancelled."""
+    host = RecordingHost()
+    engine = WorkflowEngine(store=store, settings=wf_settings(), host=host)
+    await engine.start()
     try:
+        example = chain("slow", [{"id": "wait", "type": "human", "config": {"question": "Still there?"}}])
         await engine.definitions.save(example["name"], "", example["dsl"])
-        run = await engine.start_run("slow")
-        await gate.wait()
+        run = await engine.start_run("slow", session_id="s1")
+        await host.signal("question").wait()
         await engine.cancel(run.id)
-        finished = await engine.wait(run.id, timeout=10)
+        finished = await asyncio.wait_for(engine.wait(run.id), 10)
+        doc = await engine.describe(run.id)
     finally:
-        EXECUTORS["tool"] = original
+        await engine.close()
     assert finished.status == "cancelled"
-    doc = await engine.describe(run.id)
     assert by_node(doc)["wait"][0]["error"] == "cancelled"
+    question_id = next(f["question_id"] for t, f in host.events if t == "question")
+    assert (await store.questions.get(str(question_id))).status == "cancelled"
 
 
 async def test_condition_alias_and_json_templates(engine: WorkflowEngine) -> None:

@@ -168,8 +168,7 @@ async def test_workflow_files_are_loaded(store, wf_settings, tmp_path: Path) -> 
 
 
 async def test_another_engine_takes_over_a_run_whose_process_died(store, wf_settings, tools: ToolServer) -> None:  # type: ignore[no-untyped-def]
-    """Engine A dies mid-node (drivers gone, lease left behind); engine B on the same store adopts the run
-    once the lease expires, runs that node again and finishes; the node before it is not run again."""
+    """Engine A dies mid-node; engine B on the same store takes the run over after the lease; no node runs twice."""
     settings = wf_settings(WORKFLOW_LEASE_SECONDS="1")
     example = chain(
         "takeover",
