@@ -15,7 +15,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncPipeline
 from psycopg_pool import AsyncConnectionPool
 
 from .db import Dialect, Params, Row, Tx, joined
@@ -49,12 +49,17 @@ def redact(url: str) -> str:
 
 
 class _PgTx:
-    def __init__(self, conn: AsyncConnection[Any]) -> None:
+    """A transaction in pipeline mode: ``executemany`` is queued; reading a result (``fetch*``, the
+    row count of ``execute``) sends what is queued and waits for it."""
+
+    def __init__(self, conn: AsyncConnection[Any], pipeline: AsyncPipeline) -> None:
         self.conn = conn
+        self.pipeline = pipeline
         self.callbacks: list[Callable[[], Any]] = []
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         cur = await self.conn.execute(_sql(sql), params)
+        await self.pipeline.sync()
         return cur.rowcount
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
@@ -100,8 +105,10 @@ class PostgresDatabase:
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Tx]:
-        async with self.pool.connection() as conn:
-            tx = _PgTx(conn)
+        async with self.pool.connection() as conn, conn.pipeline() as pipeline:
+            tx = _PgTx(conn, pipeline)
+            # Pipeline mode: statements whose results nobody reads (the event INSERT, pg_notify,
+            # COMMIT) go out together; an event batch is two round trips, not five.
             async with conn.transaction():
                 yield tx
         for callback in tx.callbacks:

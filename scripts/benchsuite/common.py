@@ -202,6 +202,9 @@ class Config:
     lag_sessions: int = 100
     lag_tokens: int = 75
     lag_rate: float = 5.0  # 500 tok/s in all: well below the gateway's saturation, so lag means stalls
+    # 8. cluster: PostgreSQL vs SQLite, 1/2/3 processes, takeover
+    cluster_sessions: int = 60
+    cluster_tokens: int = 500
 
     @classmethod
     def full(cls) -> Config:
@@ -225,6 +228,8 @@ class Config:
             context_repeats=5,
             lag_sessions=30,
             lag_tokens=40,
+            cluster_sessions=30,
+            cluster_tokens=200,
         )
 
     def shrink(self, *, sessions: int | None, tokens: int | None, repeats: int | None) -> None:
@@ -233,6 +238,7 @@ class Config:
             self.repeats = repeats
         if tokens is not None:
             self.latency_tokens = self.sat_tokens = self.paced_tokens = self.lag_tokens = tokens
+            self.cluster_tokens = tokens
         if sessions is not None:
             self.sat_sessions = min(self.sat_sessions, sessions)
             self.paced = [(min(n, sessions), r) for n, r in self.paced]
@@ -242,6 +248,7 @@ class Config:
             self.restore_samples = min(self.restore_samples, sessions)
             self.ttft_samples = min(self.ttft_samples, sessions)
             self.lag_sessions = min(self.lag_sessions, sessions)
+            self.cluster_sessions = min(self.cluster_sessions, max(sessions, 3))
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -78,6 +78,11 @@ def targets(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
         add(f"paced {key}: added p99 latency", _med(run, "added_p99_ms"), 5.0, "ms", note=note)
     add("[DONE] -> done p50, model server with Nagle on", _med(s, "tail", "nagle_gateway_p50_ms"), 2.0, "ms")
     add("[DONE] -> done p50, model server with TCP_NODELAY", _med(s, "tail", "nodelay_gateway_p50_ms"), 2.0, "ms")
+    add("PostgreSQL vs SQLite: added per-token p99 (paced)", _med(s, "cluster", "per_token", "postgres_added_p99_ms"),
+        0.2, "ms")  # fmt: skip
+    takeover = _get(s, "cluster", "takeover")
+    if takeover:
+        add("takeover beyond the lease", _med(takeover, "beyond_lease_s"), 1.0, "s")
     idle = _get(s, "idle") or {}
     add("RSS per idle session (attached)", idle.get("kib_per_session_attached"), 64.0, "KiB")
     add("RSS per idle session (team restored)", idle.get("kib_per_session_with_team"), 64.0, "KiB")
@@ -313,6 +318,43 @@ def markdown(data: dict[str, Any]) -> str:
                 r_ = ph["rtt_ms"]
                 w(f"| {i} | {name.replace('_', ' ')} | {f(ph['seconds'], 1)} | {r_.get('n', 0)} | {f(r_.get('p50'))} "
                   f"| {f(r_.get('p99'))} | {f(r_.get('max'))} | {ph['over_5ms']} |")  # fmt: skip
+        w("")
+    if "cluster" in s:
+        r = s["cluster"]
+        st = r["settings"]
+        pt = r["per_token"]
+        w("### 8. Cluster: PostgreSQL vs SQLite, several processes, takeover")
+        w("")
+        w(f"One gateway on SQLite, then one on PostgreSQL (same run, same machine): one session paced at "
+          f"{st['paced_rate']:g} tok/s ({st['paced_tokens']} tokens), then {st['sessions']} sessions unpaced "
+          f"({st['tokens']} tokens each). PostgreSQL is a throwaway local server (TCP loopback; fsync and "
+          "synchronous_commit off, as in the tests).")  # fmt: skip
+        w("")
+        w("| store | paced p50 ms | paced p99 ms | paced CPU µs/token | saturated tok/s | saturated p99 ms "
+          "| saturated CPU µs/token | lost |")  # fmt: skip
+        w("|---|---|---|---|---|---|---|---|")
+        for engine in ("sqlite", "postgres"):
+            e = pt[engine]
+            w(f"| {engine} | {mmm(e['paced_p50_ms'])} | {mmm(e['paced_p99_ms'])} "
+              f"| {mmm(e['paced_cpu_us_per_token'], 0)} | {mmm(e['saturated_tokens_per_s'], 0)} "
+              f"| {mmm(e['saturated_p99_ms'])} "
+              f"| {mmm(e['saturated_cpu_us_per_token'], 0)} | {mmm(e['lost'], 0)} |")  # fmt: skip
+        w("")
+        w(f"PostgreSQL adds p50 {mmm(pt['postgres_added_p50_ms'])} ms, p99 {mmm(pt['postgres_added_p99_ms'])} ms "
+          "per token at one token per batch (paced).")  # fmt: skip
+        w("")
+        w(f"Throughput on one PostgreSQL ({st['sessions']} sessions spread round robin, unpaced, gateways not "
+          "pinned):")  # fmt: skip
+        w("")
+        w("| processes | delivered tok/s | p99 ms | lost |")
+        w("|---|---|---|---|")
+        for key, t in r["throughput"].items():
+            w(f"| {key.split('_')[0]} | {mmm(t['tokens_per_s'], 0)} | {mmm(t['p99_ms'])} | {mmm(t['lost'], 0)} |")
+        w("")
+        tk = r["takeover"]
+        w(f"Takeover (LEASE_SECONDS={tk['lease_seconds']:g}, the owner `kill -9`ed mid-stream, a client on the "
+          f"survivor waits for `done{{interrupted}}`): {mmm(tk['takeover_s'])} s, i.e. "
+          f"{mmm(tk['beyond_lease_s'])} s beyond the lease.")  # fmt: skip
         w("")
     if data.get("notes"):
         w("Notes from the run: " + "; ".join(data["notes"]))
