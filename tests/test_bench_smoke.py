@@ -22,10 +22,12 @@ SCENARIO_KEYS = {
     "idle": {"kib_per_session_attached", "kib_per_session_with_team", "sessions"},
     "restore": {"resume_p99_ms", "first_delta_p50_ms", "team_ready_in_process", "repeats"},
     "context": {"context_step", "loop_lag"},
+    "cluster": {"per_token", "throughput", "takeover"},
 }
 
 
 @pytest.mark.slow
+@pytest.mark.postgres  # the cluster scenario starts its own PostgreSQL
 def test_bench_script_writes_json_with_every_scenario(tmp_path: Path) -> None:
     """bench.py on 2 sessions, a few tokens and 1 repeat writes a JSON with every scenario's keys."""
     out = tmp_path / "results"
