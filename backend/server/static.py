@@ -41,8 +41,8 @@ async def static_file(request: Request) -> Response:
         headers["Cache-Control"] = "no-cache"
     else:
         headers["Cache-Control"] = "public, max-age=300" if "vendor" in candidate.parts else "no-cache"
-    body = b"" if request.method == "HEAD" else candidate.read_bytes()
-    return Response(body, 200, headers=headers, media_type=content_type)
+    # uvicorn sends no body for HEAD; Content-Length stays that of GET
+    return Response(candidate.read_bytes(), 200, headers=headers, media_type=content_type)
 
 
 routes: list[BaseRoute] = [Route("/{path:path}", static_file, methods=["GET", "HEAD"])]

@@ -212,3 +212,25 @@ async def test_event_stream_survives_kill_9_and_restart(tmp_path: Path, fake_mod
         assert after[-1].json["status"] == "ok"
     finally:
         proc.stop()
+
+
+async def test_ten_mib_body_and_a_full_queue(
+    server: RunningServer, http: httpx.AsyncClient, fake_model: FakeModelServer
+) -> None:
+    """A 10 MiB body is a 413 on the default limit; messages beyond MAX_QUEUED_MESSAGES are 429 busy."""
+    sid = await new_session(http)
+    big = b'{"content":"' + b"x" * (10 * 1024 * 1024) + b'"}'
+    too_big = await http.post(f"/v1/sessions/{sid}/messages", content=big, headers={"Content-Type": "application/json"})
+    assert too_big.status_code == 413 and too_big.json()["code"] == "too_large"
+    fake_model.enqueue(Reply.of_text(LONG_TEXT, delay=0.05))
+    async with http.stream("GET", f"/v1/sessions/{sid}/events") as response:
+        reader = SseReader(response)
+        await http.post(f"/v1/sessions/{sid}/messages", json={"content": "long"})
+        await reader.until("delta")
+        limit = server.settings.max_queued_messages
+        statuses = [
+            (await http.post(f"/v1/sessions/{sid}/messages", json={"content": f"q{i}"})).status_code
+            for i in range(limit + 1)
+        ]
+        assert statuses == [202] * limit + [429]
+        await http.post(f"/v1/sessions/{sid}/stop")
