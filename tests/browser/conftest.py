@@ -154,7 +154,9 @@ class ChatPage:
         await self.page.locator(".part--final", has_text=text).first.wait_for(timeout=timeout)
 
     async def wait_idle(self, timeout: float = WAIT_MS) -> None:
-        await self.page.wait_for_function("document.documentElement.dataset.running === 'no'", timeout=timeout)
+        # a selector, not wait_for_function: a string predicate that has to be polled is eval'd in
+        # the page, which the page's CSP (no 'unsafe-eval') refuses
+        await self.page.locator('html[data-running="no"]').wait_for(state="attached", timeout=timeout)
 
     async def message_count(self) -> int:
         return int(await self.page.locator("#conversation .msg").count())

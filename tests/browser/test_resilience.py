@@ -56,7 +56,8 @@ async def test_reload_and_session_switching_keep_each_history(chat: ChatPage) ->
     await chat.page.locator("#session-list .session", has_text="alpha message").wait_for()
 
     await chat.page.locator("#new-chat").click()
-    await chat.page.wait_for_function(f"location.hash.length > 3 && !location.hash.includes('{first}')")
+    # wait_for_url, not wait_for_function: a polled string predicate is eval'd in the page (CSP refuses it)
+    await chat.page.wait_for_url(lambda url: len(url.partition("#")[2]) > 2 and first not in url)
     assert await chat.message_count() == 0
     assert await chat.page.locator("#welcome").is_visible()
     await chat.send("bravo message")
