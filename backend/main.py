@@ -39,6 +39,7 @@ from .team.builder import TeamFactory
 from .team.spec import load_team_spec
 from .timeparse import warm_up
 from .tools import default_registry
+from .tools.workdir import prepare_workdir
 from .workflows import WorkflowEngine
 
 logger = logging.getLogger(__name__)
@@ -173,6 +174,7 @@ def _with_embedded_defaults(settings: Settings) -> Settings:
 async def start_app(settings: Settings) -> Runtime:
     install_filters(debug=settings.log_level == "DEBUG")
     settings = _with_embedded_defaults(settings)
+    prepare_workdir(settings)
     spec = load_team_spec(settings.team)  # fail fast on a bad TEAM before starting anything
     store = Store(open_database(settings.database_url, settings.db_path, synchronous=settings.db_synchronous))
     await store.open()

@@ -126,10 +126,16 @@ class Settings(BaseModel):
     context_recent_messages: int = Field(4, alias="CONTEXT_RECENT_MESSAGES", ge=1)
 
     # --- tools --------------------------------------------------------------------------------
-    agent_workdir: Path = Field(Path("."), alias="AGENT_WORKDIR")
+    #: where the terminal and file tools work; default DATA_DIR/workspace (never the server's own folder)
+    agent_workdir: Path = Field(None, alias="AGENT_WORKDIR")  # type: ignore[assignment]  # set by _workdir
+    #: let AGENT_WORKDIR contain the data dir, the .env file or the server's code (not recommended)
+    allow_unsafe_workdir: bool = Field(False, alias="ALLOW_UNSAFE_WORKDIR")
     terminal_timeout: float = Field(30.0, alias="TERMINAL_TIMEOUT", gt=0)
     terminal_output_limit: int = Field(16 * 1024, alias="TERMINAL_OUTPUT_LIMIT", ge=256)
     terminal_backend: Literal["host", "sandbox"] = Field("host", alias="TERMINAL_BACKEND")
+    #: bwrap: every host command confined by bubblewrap (the skill is disabled when it cannot be);
+    #: none: unconfined, only the argument policy (a loud warning at start-up)
+    terminal_confinement: Literal["bwrap", "none"] = Field("bwrap", alias="TERMINAL_CONFINEMENT")
     question_timeout: float | None = Field(None, alias="QUESTION_TIMEOUT", gt=0)
     default_timezone: str | None = Field(None, alias="DEFAULT_TIMEZONE")
 
@@ -201,6 +207,12 @@ class Settings(BaseModel):
         if value and not value.startswith(("postgresql://", "postgres://")):
             raise ValueError("expected a postgresql:// URL (leave DATABASE_URL unset for SQLite)")
         return value or None
+
+    @model_validator(mode="after")
+    def _workdir(self) -> Settings:
+        if self.agent_workdir is None:
+            object.__setattr__(self, "agent_workdir", self.data_dir / "workspace")
+        return self
 
     @model_validator(mode="after")
     def _reserve_fits(self) -> Settings:

@@ -3,7 +3,8 @@
 # the sandbox image, Chromium, the frontend's vendor files), check the code, run the whole suite.
 # Idempotent. Extra arguments go to pytest (e.g. scripts/test.sh -m "not slow" -x).
 #
-# REQUIRE_DOCKER=1 / REQUIRE_BROWSER=1 / REQUIRE_EMBEDDED=1 / REQUIRE_POSTGRES=1 / REQUIRE_HAPROXY=1 (.ci/run) turn a missing
+# REQUIRE_DOCKER / REQUIRE_BROWSER / REQUIRE_EMBEDDED / REQUIRE_POSTGRES / REQUIRE_HAPROXY / REQUIRE_BWRAP=1
+# (set by .ci/run) turn a missing
 # capability into a failure instead of a skipped test.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -24,6 +25,10 @@ else
 fi
 
 # optional programs the terminal skill allows (their argument rules are tested against the real binaries)
+# the terminal skill confines every host command with bubblewrap (and setpriv, from util-linux)
+if ! command -v bwrap >/dev/null 2>&1; then
+    apt_install bubblewrap || need REQUIRE_BWRAP "bubblewrap is not installed (the terminal skill is disabled without it)"
+fi
 apt_install ripgrep tree || warn "ripgrep/tree not installed; their real-binary tests are skipped"
 
 # PostgreSQL binaries for the store's second engine and the cluster tests (each test session starts

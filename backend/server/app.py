@@ -36,6 +36,7 @@ from ..settings import Endpoint, Settings
 from ..store import Store
 from ..team.builder import TeamFactory
 from ..tools.registry import ToolRegistry
+from ..tools.terminal import terminal_health
 from .acceptlog import AcceptErrorLog
 from .connection import Connection
 from .edge import Edge
@@ -221,6 +222,7 @@ class App:
                 "accept_errors": self.accept_errors.count,
             },
             "sandbox": sandbox,
+            "terminal": await terminal_health(self.settings),
             "events": {
                 "written": self.hub.events_written,
                 "batches": self.hub.batches_written,

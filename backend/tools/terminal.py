@@ -28,6 +28,7 @@ from typing import Annotated, Any
 
 from ..errors import SandboxUnavailableError, ToolError
 from ..settings import Settings
+from .confinement import confinement_for
 from .registry import ToolDeps
 from .terminal_policy import (
     CommandPlan,
@@ -42,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 _READ_CHUNK = 64 * 1024
 _REAP_TIMEOUT = 5.0
+_REKILL_INTERVAL = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,59 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` is still running (zombies waiting for a parent do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    with os.scandir("/proc") as entries:
+        for entry in entries:
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                    fields = handle.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            if len(fields) > 2 and fields[0] != b"Z" and int(fields[2]) == pgid:
+                return True
+    return False
+
+
+async def _drain(proc: asyncio.subprocess.Process) -> None:
+    """Read to EOF, then wait: a paused pipe never sees its EOF, and asyncio's wait() also waits for
+    the pipes (a truncated read leaves the transport paused)."""
+    assert proc.stdout is not None
+    while await proc.stdout.read(_READ_CHUNK):
+        pass
+    await proc.wait()
+
+
+async def _reap(proc: asyncio.subprocess.Process) -> None:
+    """SIGKILL the command's process group until everything in it is gone (or _REAP_TIMEOUT).
+
+    The kill is repeated: a process forked while the first signal was in flight (a confined command
+    still being set up when a turn is stopped) joins the group after it and would survive one kill."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _REAP_TIMEOUT
+    drained = asyncio.ensure_future(_drain(proc))
+    try:
+        while not drained.done() and loop.time() < deadline:
+            _kill_group(proc.pid)
+            await asyncio.wait([drained], timeout=_REKILL_INTERVAL)
+        while loop.time() < deadline and _group_alive(proc.pid):  # e.g. a pid namespace's init exiting
+            _kill_group(proc.pid)
+            await asyncio.sleep(_REKILL_INTERVAL)
+    finally:
+        if not drained.done():
+            drained.cancel()
+            logger.warning("terminal: process %d did not exit after SIGKILL", proc.pid)
+        await asyncio.gather(drained, return_exceptions=True)
+
+
 async def run_argv(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], timeout: float, limit: int) -> RunResult:
     """Run ``argv`` (no shell) in its own session; stop at ``timeout`` or ``limit`` output bytes.
 
@@ -109,15 +164,25 @@ async def run_argv(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], tim
     whole process group gets SIGKILL.
     """
     started = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        cwd=cwd,
-        env=dict(env),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
+    spawn = asyncio.ensure_future(
+        asyncio.create_subprocess_exec(
+            *argv,
+            cwd=cwd,
+            env=dict(env),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
     )
+    try:
+        proc = await asyncio.shield(spawn)
+    except asyncio.CancelledError:
+        # Stopped while the process was being started: let it start, then kill it, never orphan it.
+        started_proc = await asyncio.gather(spawn, return_exceptions=True)
+        if isinstance(started_proc[0], asyncio.subprocess.Process):
+            await _reap(started_proc[0])
+        raise
     assert proc.stdout is not None
     buffer = bytearray()
     truncated = timed_out = finished = False
@@ -136,11 +201,7 @@ async def run_argv(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], tim
         timed_out = True
     finally:
         if not finished:
-            _kill_group(proc.pid)
-            try:
-                await asyncio.wait_for(proc.wait(), _REAP_TIMEOUT)
-            except TimeoutError:
-                logger.warning("terminal: process %d did not exit after SIGKILL", proc.pid)
+            await _reap(proc)
     return RunResult(
         exit_code=proc.returncode if finished else None,
         output=bytes(buffer),
@@ -187,24 +248,58 @@ def policy_for(settings: Settings) -> TerminalPolicy:
     return _policy(os.path.realpath(settings.agent_workdir), settings.terminal_backend == "sandbox")
 
 
-def _git_preflight(workdir: str) -> None:
-    """Refuse git where the repository could reach outside the workdir or run a program from its config."""
+def _git_dir(workdir: str) -> Path | None:
+    """The repository git would use in ``workdir``: its ``.git``, or the workdir itself if it is bare."""
     dot_git = Path(workdir, ".git")
-    if not dot_git.exists():
+    if dot_git.exists() or dot_git.is_symlink():
+        return dot_git
+    root = Path(workdir)
+    if (root / "HEAD").is_file() and (root / "objects").is_dir() and (root / "config").is_file():
+        return root
+    return None
+
+
+def _git_preflight(workdir: str) -> None:
+    """Refuse git where the repository could reach outside the workdir or run a program.
+
+    Reads the whole configuration chain git would read for this repository (no system or global
+    config: those are off): the repository's ``config`` and ``config.worktree``, a ``commondir``'s,
+    linked worktrees' and submodules'; a bare workdir's own ``config``. Includes are refused rather
+    than followed."""
+    git_dir = _git_dir(workdir)
+    if git_dir is None:
         return  # not a repository: git says so (it never looks above the workdir)
-    if dot_git.is_file() or not _inside(workdir, str(dot_git)):
+    if git_dir.is_file() or git_dir.is_symlink() or not _inside(workdir, str(git_dir)):
         raise CommandRefusedError(
             "refused: the workdir's .git points to a repository elsewhere (a worktree, submodule or "
             "symlink); git only runs on a repository stored inside the workdir"
         )
-    alternates = dot_git / "objects" / "info" / "alternates"
-    if alternates.is_file():
-        for line in alternates.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.strip() and not line.startswith("#") and not _inside(workdir, str(dot_git / "objects" / line)):
-                raise CommandRefusedError(
-                    "refused: this repository borrows objects from outside the workdir (objects/info/alternates)"
-                )
-    for path in [dot_git / "config", dot_git / "config.worktree", *dot_git.glob("modules/**/config")]:
+    dirs = [git_dir]
+    commondir = git_dir / "commondir"
+    if commondir.is_file():
+        target = (git_dir / commondir.read_text(encoding="utf-8", errors="replace").strip()).resolve()
+        if not _inside(workdir, str(target)):
+            raise CommandRefusedError("refused: this repository's commondir points outside the workdir")
+        dirs.append(target)
+    for directory in list(dirs):
+        alternates = directory / "objects" / "info" / "alternates"
+        if alternates.is_file():
+            for line in alternates.read_text(encoding="utf-8", errors="replace").splitlines():
+                if (
+                    line.strip()
+                    and not line.startswith("#")
+                    and not _inside(workdir, str(directory / "objects" / line))
+                ):
+                    raise CommandRefusedError(
+                        "refused: this repository borrows objects from outside the workdir (objects/info/alternates)"
+                    )
+    configs: list[Path] = []
+    for directory in dirs:
+        configs += [directory / "config", directory / "config.worktree"]
+        configs += [*directory.glob("worktrees/*/config.worktree"), *directory.glob("modules/**/config")]
+    for path in configs:
+        if path.is_symlink() or (path.exists() and not _inside(workdir, str(path))):
+            raise CommandRefusedError(f"refused: {path.name} of this repository links outside the workdir")
         if path.is_file():
             risks = risky_git_config(path.read_text(encoding="utf-8", errors="replace"))
             if risks:
@@ -243,9 +338,17 @@ async def execute_command(
 
 
 async def _run_on_host(plan: CommandPlan, settings: Settings, workdir: str) -> CommandOutcome:
+    confinement = await confinement_for(settings.terminal_confinement)
+    if not confinement.usable:
+        reason = f"the terminal skill is disabled on this server: {confinement.reason}"
+        return CommandOutcome(plan.command, (), None, "", False, False, 0.0, reason, reason)
+    argv = list(plan.argv)
+    if plan.program == "git" and confinement.drops_privileges:
+        # the command runs as nobody on a repository the server's user owns: allow exactly this one
+        argv[1:1] = ["-c", f"safe.directory={workdir}"]
     try:
         result = await run_argv(
-            plan.argv,
+            confinement.wrap(argv, workdir),
             cwd=workdir,
             env=build_env(workdir),
             timeout=settings.terminal_timeout,
@@ -306,6 +409,14 @@ def _outcome(plan: CommandPlan, settings: Settings, result: RunResult) -> Comman
         None,
         text,
     )
+
+
+async def terminal_health(settings: Settings) -> dict[str, object]:
+    """For /healthz: where commands run, how they are confined, and why the skill is off if it is."""
+    if settings.terminal_backend == "sandbox":
+        return {"backend": "sandbox", "enabled": True}
+    confinement = await confinement_for(settings.terminal_confinement)
+    return {"backend": "host", "enabled": confinement.usable, **confinement.describe()}
 
 
 # --- the tool --------------------------------------------------------------------------------------

@@ -316,12 +316,22 @@ def build_env(workdir: str) -> dict[str, str]:
     }
 
 
+#: Repository configuration that could make a read-only git command run a program or read outside
+#: the workdir. git runs with no system or global config, and ``-c`` overrides neutralise hooks,
+#: fsmonitor, pager and transports; a repository that sets any of these is still refused outright.
 _RISKY_GIT_KEYS = (
-    (re.compile(r"^filter\..+\.(?:clean|smudge|process)$"), "runs a filter program"),
+    (re.compile(r"^filter\..+$"), "runs a filter program"),
     (re.compile(r"^diff\.external$"), "runs an external diff program"),
     (re.compile(r"^diff\..+\.(?:textconv|command)$"), "runs a diff driver program"),
+    (re.compile(r"^merge\..+\.driver$"), "runs a merge driver program"),
     (re.compile(r"^include(?:if\..+)?\.path$"), "includes configuration from another file"),
     (re.compile(r"^core\.worktree$"), "moves the work tree"),
+    (re.compile(r"^core\.(?:fsmonitor|hookspath|pager|sshcommand|editor|askpass|gitproxy)$"), "runs a program"),
+    (re.compile(r"^alias\..+$"), "defines a command alias"),
+    (re.compile(r"^credential(?:\..+)?\..+$"), "runs a credential helper"),
+    (re.compile(r"^pager\..+$"), "runs a pager"),
+    (re.compile(r"^gpg(?:\..+)?\.program$"), "runs a signature program"),
+    (re.compile(r"^(?:sequence\.editor|uploadpack\.packobjectshook|core\.hookspath)$"), "runs a program"),
 )
 _GIT_SECTION = re.compile(r'^\[\s*([A-Za-z0-9.-]+)(?:\s+"((?:[^"\\]|\\.)*)")?\s*\]')
 _GIT_KEY = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)\s*(?:=|$)")

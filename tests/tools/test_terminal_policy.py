@@ -450,7 +450,7 @@ def test_env_is_built_from_nothing(workdir: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def test_risky_git_config_finds_program_running_keys() -> None:
-    """filter/textconv/external diff/include/worktree keys are reported; ordinary keys are not."""
+    """filter/textconv/external diff/include/fsmonitor keys are reported; ordinary keys are not."""
     text = """
 [core]
     bare = false
@@ -469,7 +469,7 @@ def test_risky_git_config_finds_program_running_keys() -> None:
     found = " ".join(risky_git_config(text))
     for key in ("filter.lfs.clean", "diff.pdf.textconv", "diff.external", "include.path"):
         assert key in found
-    assert "user.name" not in found and "core.fsmonitor" not in found
+    assert "user.name" not in found and "core.fsmonitor" in found
     assert risky_git_config("[core]\n\tbare = false\n") == []
 
 

@@ -1,0 +1,121 @@
+"""Hostile repository internals in the workdir (an unpacked archive, not a clone): git is refused.
+
+Every repository here is planted with real ``git init`` and hand-written config files; each attack of
+issue 11 (commondir + filter, include, bare repository with core.worktree outside, a linked worktree,
+aliases, credential helpers, pagers) must be refused before git starts, and nothing it would run runs.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from backend.settings import Settings
+from backend.tools.terminal import execute_command
+
+ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
+
+
+def git(where: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=where, check=True, env=ENV, capture_output=True)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q")
+    (work / "README.md").write_text("hello\n")
+    git(work, "add", "README.md")
+    git(work, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    return work
+
+
+async def run(work: Path, command: str) -> str | None:
+    settings = Settings.from_env({"DATA_DIR": str(work.parent / "data"), "AGENT_WORKDIR": str(work)})
+    outcome = await execute_command(command, settings=settings)
+    return outcome.refused
+
+
+async def test_a_clean_repository_still_works(repo: Path) -> None:
+    """Control: a normal repository runs git status and log."""
+    assert await run(repo, "git status") is None
+    assert await run(repo, "git log --oneline") is None
+
+
+async def test_commondir_with_a_filter_runs_nothing(repo: Path, tmp_path: Path) -> None:
+    """A commondir whose config defines filter.x.clean, plus `* filter=x`: refused, the filter never runs."""
+    pwned = tmp_path / "pwned"
+    common = repo / "common"
+    common.mkdir()
+    (common / "config").write_text(f'[filter "x"]\n\tclean = touch {pwned}\n\tsmudge = touch {pwned}\n')
+    (repo / ".git" / "commondir").write_text("../common\n")
+    (repo / ".gitattributes").write_text("* filter=x\n")
+    refused = await run(repo, "git status")
+    assert refused is not None and "filter" in refused
+    assert not pwned.exists()
+
+
+async def test_commondir_outside_the_workdir_is_refused(repo: Path, tmp_path: Path) -> None:
+    """commondir may not point out of the workdir at all."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (repo / ".git" / "commondir").write_text(f"{outside}\n")
+    refused = await run(repo, "git log")
+    assert refused is not None and "commondir" in refused
+
+
+@pytest.mark.parametrize(
+    ("config", "named"),
+    [
+        ("[include]\n\tpath = /etc/gitconfig-evil\n", "include"),
+        ('[includeIf "gitdir:/"]\n\tpath = ../evil\n', "include"),
+        ("[core]\n\tfsmonitor = touch /tmp/x\n", "core.fsmonitor"),
+        ("[core]\n\thooksPath = /tmp\n", "core.hookspath"),
+        ("[core]\n\tpager = sh -c id\n", "core.pager"),
+        ("[core]\n\tsshCommand = id\n", "core.sshcommand"),
+        ("[pager]\n\tlog = sh -c id\n", "pager.log"),
+        ("[alias]\n\tst = !id\n", "alias.st"),
+        ("[credential]\n\thelper = !id\n", "credential.helper"),
+        ('[diff "x"]\n\ttextconv = id\n', "diff.x.textconv"),
+        ('[diff "x"]\n\tcommand = id\n', "diff.x.command"),
+        ("[diff]\n\texternal = id\n", "diff.external"),
+        ('[merge "x"]\n\tdriver = id\n', "merge.x.driver"),
+        ('[filter "x"]\n\tprocess = id\n', "filter.x.process"),
+        ("[core]\n\tworktree = /etc\n", "core.worktree"),
+    ],
+)
+async def test_risky_repository_config_is_refused(repo: Path, config: str, named: str) -> None:
+    """Each key that could run a program or move the work tree refuses git, naming the key."""
+    with (repo / ".git" / "config").open("a") as handle:
+        handle.write(config)
+    refused = await run(repo, "git status")
+    assert refused is not None and named in refused, refused
+
+
+async def test_worktree_config_is_read_too(repo: Path) -> None:
+    """config.worktree is part of the chain."""
+    (repo / ".git" / "config.worktree").write_text("[core]\n\tpager = id\n")
+    assert await run(repo, "git log") is not None
+
+
+async def test_a_bare_repository_with_its_worktree_outside_is_refused(tmp_path: Path) -> None:
+    """The workdir is itself a bare repository whose core.worktree is /etc: git diff never runs."""
+    work = tmp_path / "bare"
+    work.mkdir()
+    git(work, "init", "-q", "--bare")
+    with (work / "config").open("a") as handle:
+        handle.write("[core]\n\tworktree = /etc\n\tbare = false\n")
+    refused = await run(work, "git diff")
+    assert refused is not None and "core.worktree" in refused
+
+
+async def test_a_linked_worktree_pointing_elsewhere_is_refused(tmp_path: Path, repo: Path) -> None:
+    """A .git file (gitdir: elsewhere) means a repository outside the workdir."""
+    work = tmp_path / "linked"
+    work.mkdir()
+    (work / ".git").write_text(f"gitdir: {repo / '.git'}\n")
+    refused = await run(work, "git status")
+    assert refused is not None and "elsewhere" in refused
