@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
@@ -95,6 +96,7 @@ class App:
         self.streams: set[StreamSubscriber] = set()
         self.shutting_down = anyio.Event()
         self.counters = EdgeCounters()
+        self.larger_bodies: list[tuple[re.Pattern[str], int]] = []
         self.auth_throttle = FailureThrottle(settings.auth_fail_limit, settings.auth_fail_window)
         self.accept_errors = AcceptErrorLog()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -183,6 +185,11 @@ class App:
         for task in list(self._tasks):
             task.cancel()
         self.accept_errors.uninstall()
+
+    def allow_larger_bodies(self, path_regex: str, limit: int) -> None:
+        """Let requests whose path matches ``path_regex`` carry bodies up to ``limit`` bytes
+        instead of MAX_BODY_BYTES (file uploads); checked by the edge like the default limit."""
+        self.larger_bodies.append((re.compile(path_regex), limit))
 
     def client_address(self, conn: HTTPConnection | Scope) -> str:
         """The client's address: the socket's peer, or a trusted proxy's X-Forwarded-For."""

@@ -15,7 +15,8 @@ Checks, in order, before any endpoint runs (docs/security.md, "The network edge"
    share the per-address throttle with the ``auth`` frame).
 5. WebSockets beyond MAX_CONNECTIONS: 503.
 6. Request bodies over MAX_BODY_BYTES: 413 (``Content-Length`` up front, or while reading a
-   chunked body).
+   chunked body). A face that takes bigger bodies (file uploads) registers its path and limit with
+   ``App.allow_larger_bodies(path_regex, limit)`` when it is built.
 
 Client addresses are the socket's peer, or with FORWARDED_ALLOW_IPS the ``X-Forwarded-For`` set
 by a trusted proxy (uvicorn's proxy-headers middleware runs before this one).
@@ -105,7 +106,7 @@ class Edge:
                 counter.open_sockets -= 1
             return
         if scope["method"] in STATE_CHANGING:
-            receive = self.limit_body(receive)
+            receive = self.limit_body(receive, self.body_limit(scope["path"]))
         await self.app(scope, receive, send)
 
     def check(self, scope: Scope) -> None:
@@ -139,7 +140,7 @@ class Edge:
             if scope["path"].startswith("/v1/"):
                 presented = bearer(headers) or query_token(scope["query_string"].decode("latin-1"))
                 self.check_token(address, presented, required=True)
-            self.check_length(headers)
+            self.check_length(headers, self.body_limit(scope["path"]))
         else:
             self.check_token(address, query_token(scope["query_string"].decode("latin-1")), required=False)
             if self.core.counters.open_sockets >= self.max_connections:
@@ -167,19 +168,25 @@ class Edge:
             throttle.failed(address)
             raise HttpError(401, "missing or wrong token" if required else "wrong token", "unauthorized")
 
-    def check_length(self, headers: dict[str, str]) -> None:
+    def body_limit(self, path: str) -> int:
+        """MAX_BODY_BYTES, or a larger limit a face registered for this path (``App.larger_bodies``)."""
+        for pattern, limit in self.core.larger_bodies:
+            if pattern.match(path):
+                return limit
+        return self.max_body
+
+    def check_length(self, headers: dict[str, str], limit: int) -> None:
         length = headers.get("content-length")
         if length is None:
             return
         if not length.isdigit():
             raise HttpError(400, "bad Content-Length")
-        if int(length) > self.max_body:
-            raise HttpError(413, f"request body over {self.max_body} bytes (MAX_BODY_BYTES)")
+        if int(length) > limit:
+            raise HttpError(413, f"request body over {limit} bytes")
 
-    def limit_body(self, receive: Receive) -> Receive:
+    def limit_body(self, receive: Receive, limit: int) -> Receive:
         """Count a body as it arrives (chunked uploads have no Content-Length)."""
         seen = 0
-        limit = self.max_body
 
         async def limited() -> Message:
             nonlocal seen
@@ -187,7 +194,7 @@ class Edge:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise HttpError(413, f"request body over {limit} bytes (MAX_BODY_BYTES)")
+                    raise HttpError(413, f"request body over {limit} bytes")
             return message
 
         return limited

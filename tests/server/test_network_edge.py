@@ -138,7 +138,8 @@ async def test_cross_site_state_changes_are_refused(server: RunningServer) -> No
 
 
 async def test_oversized_bodies_get_413(make_settings: Callable[..., Settings]) -> None:
-    """Bodies over MAX_BODY_BYTES are refused with 413, by Content-Length and while streaming (chunked)."""
+    """Bodies over MAX_BODY_BYTES are 413 (by Content-Length and while streaming), except on paths a
+    face registered a larger limit for."""
     running = await started(make_settings, MAX_BODY_BYTES="4096")
     try:
         url = running.http + "/v1/sessions"
@@ -154,6 +155,15 @@ async def test_oversized_bodies_get_413(make_settings: Callable[..., Settings]) 
             chunked = await http.post(url, content=chunks(), headers={"Content-Type": "application/json"})
             assert chunked.status_code == 413
             assert (await http.get(running.http + "/healthz")).status_code == 200
+            assert running.runtime is not None
+            running.runtime.app.allow_larger_bodies(r"^/v1/sessions$", 64 * 1024)  # as an upload face does
+            allowed = await http.post(url, content=big, headers={"Content-Type": "application/json"})
+            assert allowed.status_code == 400 and "title" in allowed.json()["error"]  # past the edge: too long a title
+            elsewhere = f"/v1/sessions/{allowed.request.url.path[-1]}x/messages"
+            refused = await http.post(
+                running.http + elsewhere, content=big, headers={"Content-Type": "application/json"}
+            )
+            assert refused.status_code == 413
     finally:
         await running.stop()
 
