@@ -7,11 +7,13 @@ what the client sees in the ``error`` event.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
+import zoneinfo
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from .errors import ProtocolError
 
@@ -19,7 +21,29 @@ PROTOCOL_VERSION = 1
 MAX_CONTENT_CHARS = 32_000
 SESSION_ID_PATTERN = r"^[A-Za-z0-9_\-]{1,64}$"
 
+#: Integers must fit a signed 64-bit column in both stores (SQLite raised OverflowError on 2**63).
+MAX_INT = 2**63 - 1
+#: Deepest JSON nesting a frame may have (real frames nest 2-3 levels).
+MAX_DEPTH = 32
+
 SessionId = Annotated[str, Field(pattern=SESSION_ID_PATTERN)]
+Seq = Annotated[int, Field(ge=0, le=MAX_INT)]
+RowId = Annotated[int, Field(ge=1, le=MAX_INT)]
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones()) | {"UTC"}
+
+
+def _check_tz(value: str | None) -> str | None:
+    """A time zone is validated where it arrives: an IANA name this machine knows, or an error."""
+    if value is None or value in _zones():
+        return value
+    raise ValueError(f"unknown time zone {value[:64]!r} (use an IANA name such as Europe/Paris)")
+
+
+TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_check_tz)]
 Content = Annotated[str, Field(min_length=1, max_length=MAX_CONTENT_CHARS)]
 Title = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -35,7 +59,7 @@ class MessageRequest(_Request):
     content: Content
     session_id: SessionId | None = None
     client_id: Annotated[str, Field(max_length=100)] | None = None
-    tz: Annotated[str, Field(max_length=64)] | None = None
+    tz: TimeZone | None = None
     #: True for a frame that was plain text: it continues the connection's current session.
     plain: bool = False
 
@@ -55,14 +79,14 @@ class AnswerRequest(_Request):
 class ResumeRequest(_Request):
     type: Literal["resume"]
     session_id: SessionId
-    last_seq: Annotated[int, Field(ge=0)] = 0
-    tz: Annotated[str, Field(max_length=64)] | None = None
+    last_seq: Seq = 0
+    tz: TimeZone | None = None
 
 
 class HistoryRequest(_Request):
     type: Literal["history"]
     session_id: SessionId | None = None
-    after_seq: Annotated[int, Field(ge=0)] = 0
+    after_seq: Seq = 0
     limit: Annotated[int, Field(ge=1, le=10_000)] = 2_000
 
 
@@ -73,7 +97,7 @@ class SessionsRequest(_Request):
 class NewSessionRequest(_Request):
     type: Literal["new"]
     title: Title | None = None
-    tz: Annotated[str, Field(max_length=64)] | None = None
+    tz: TimeZone | None = None
 
 
 class DeleteRequest(_Request):
@@ -122,7 +146,7 @@ class TodoAddRequest(_Request):
 
 class TodoUpdateRequest(_Request):
     type: Literal["todo_update"]
-    todo_id: Annotated[int, Field(ge=1)]
+    todo_id: RowId
     title: Title | None = None
     notes: Annotated[str, Field(max_length=4000)] | None = None
     due: Annotated[str, Field(max_length=100)] | None = None
@@ -133,13 +157,13 @@ class TodoUpdateRequest(_Request):
 
 class TodoCompleteRequest(_Request):
     type: Literal["todo_complete"]
-    todo_id: Annotated[int, Field(ge=1)]
+    todo_id: RowId
     session_id: SessionId | None = None
 
 
 class TodoDeleteRequest(_Request):
     type: Literal["todo_delete"]
-    todo_id: Annotated[int, Field(ge=1)]
+    todo_id: RowId
     session_id: SessionId | None = None
 
 
@@ -158,7 +182,7 @@ class ReminderAddRequest(_Request):
 
 class ReminderCancelRequest(_Request):
     type: Literal["reminder_cancel"]
-    reminder_id: Annotated[int, Field(ge=1)]
+    reminder_id: RowId
     session_id: SessionId | None = None
 
 
@@ -214,10 +238,14 @@ def parse_frame(frame: str | bytes) -> Request:
     data: Any
     try:
         data = json.loads(stripped)
+    except RecursionError:
+        raise ProtocolError(f"JSON nested deeper than {MAX_DEPTH} levels", code="bad_json") from None
     except ValueError:
         if stripped.startswith("{"):
             raise ProtocolError("malformed JSON frame", code="bad_json") from None
         data = None
+    if isinstance(data, dict) and _too_deep(data, MAX_DEPTH):
+        raise ProtocolError(f"JSON nested deeper than {MAX_DEPTH} levels", code="bad_json")
     if not isinstance(data, dict):
         return _validate({"type": "message", "content": stripped, "plain": True})
     kind = data.get("type")
@@ -226,6 +254,16 @@ def parse_frame(frame: str | bytes) -> Request:
     if kind not in REQUEST_TYPES:
         raise ProtocolError(f"unknown message type {kind[:40]!r}", code="unknown_type")
     return _validate(data)
+
+
+def _too_deep(value: Any, budget: int) -> bool:
+    if budget < 0:
+        return True
+    if isinstance(value, dict):
+        return any(_too_deep(v, budget - 1) for v in value.values())
+    if isinstance(value, list):
+        return any(_too_deep(v, budget - 1) for v in value)
+    return False
 
 
 def _validate(data: dict[str, Any]) -> Request:

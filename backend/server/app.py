@@ -60,6 +60,8 @@ class EdgeCounters:
     open_sockets: int = 0
     refused_hosts: int = 0
     refused_connections: int = 0
+    #: frames whose handler raised something unexpected (answered with ``internal_error``)
+    internal_errors: int = 0
 
 
 class App:
@@ -227,6 +229,7 @@ class App:
                 "auth_failures_tracked": self.auth_throttle.tracked,
                 "auth_refused": self.auth_throttle.refused,
                 "accept_errors": self.accept_errors.count,
+                "internal_errors": self.counters.internal_errors,
             },
             "sandbox": sandbox,
             "terminal": await terminal_health(self.settings),

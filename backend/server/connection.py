@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -160,6 +161,14 @@ class Connection:
             await handler(request)
         except AgentChatError as exc:
             self.reply(error_event(exc.code, exc.message, session_id))
+        except Exception:
+            # A bug in one frame's handler must not close the connection (protocol.md promises an
+            # error frame and an open socket): log it once with an id the client also gets.
+            request_id = secrets.token_hex(6)
+            self.app.counters.internal_errors += 1
+            logger.exception("internal error handling a frame (request %s)", request_id)
+            message = f"internal error (request {request_id}); the connection stays open"
+            self.reply(error_event("internal_error", message, session_id, request_id=request_id))
 
     def _authenticate(self, request: p.Request) -> None:
         throttle = self.app.auth_throttle
