@@ -40,7 +40,7 @@ from ..tools.registry import ToolRegistry
 from ..tools.terminal import terminal_health
 from .acceptlog import AcceptErrorLog
 from .connection import Connection
-from .edge import Edge
+from .edge import Edge, startup_warnings
 from .event_stream import StreamSubscriber
 from .http import HttpError, error_response
 from .protocols import h11_with_head_deadline
@@ -136,6 +136,8 @@ class App:
     # --- server -------------------------------------------------------------------------------------
     async def start(self) -> None:
         s = self.settings
+        for warning in startup_warnings(s):
+            logger.warning("%s", warning)
         self.accept_errors.install(asyncio.get_running_loop())
         config = uvicorn.Config(
             self.asgi,

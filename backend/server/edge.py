@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..settings import WILDCARD_HOSTS, Settings
 from .http import HttpError, bearer, error_response, query_token, token_matches
 
 if TYPE_CHECKING:
@@ -64,6 +65,22 @@ def host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
         if entry.startswith(".") and (host == entry[1:] or host.endswith(entry)):
             return True
     return False
+
+
+def startup_warnings(settings: Settings) -> list[str]:
+    """What an operator should hear at start-up about the edge's configuration."""
+    warnings = []
+    if settings.host.strip().lower() in WILDCARD_HOSTS and not settings.allowed_hosts:
+        warnings.append(
+            f"HOST={settings.host} listens on every interface but ALLOWED_HOSTS is unset: only "
+            f"{', '.join(settings.effective_allowed_hosts)} are answered (others get 421). "
+            "List the names clients use, e.g. ALLOWED_HOSTS=chat.example.com,192.168.1.5"
+        )
+    if "*" in settings.effective_allowed_hosts:
+        warnings.append("ALLOWED_HOSTS=* answers any Host: DNS rebinding is not stopped here (only behind a proxy)")
+    if settings.host.strip().lower() not in ("127.0.0.1", "localhost", "::1") and not settings.auth_token:
+        warnings.append(f"HOST={settings.host} without AUTH_TOKEN: anyone who can reach the port can use the team")
+    return warnings
 
 
 class Edge:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from backend.server.edge import host_allowed, host_name
+from backend.server.edge import host_allowed, host_name, startup_warnings
 from backend.settings import Settings
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, base_env
 from tests.support.client import UNIT, WsClient
 
 TOKEN = "edge-test-token-0123456789"
@@ -60,6 +61,16 @@ def test_host_names_are_normalised() -> None:
     assert host_allowed("chat.example.com", allowed) and host_allowed("example.com", allowed)
     assert not host_allowed("evilexample.com", allowed) and not host_allowed("", allowed)
     assert not host_allowed("localhost.attacker.example", allowed)
+
+
+def test_wildcard_bind_without_allowed_hosts_warns(tmp_path: Path) -> None:
+    """HOST=0.0.0.0 without ALLOWED_HOSTS (or AUTH_TOKEN) is called out at start-up; loopback is quiet."""
+    env = base_env(tmp_path, None)
+    assert startup_warnings(Settings.from_env(env)) == []
+    wild = startup_warnings(Settings.from_env({**env, "HOST": "0.0.0.0"}))
+    assert any("ALLOWED_HOSTS is unset" in w for w in wild) and any("AUTH_TOKEN" in w for w in wild)
+    named = Settings.from_env({**env, "HOST": "0.0.0.0", "ALLOWED_HOSTS": "chat.example.com", "AUTH_TOKEN": TOKEN})
+    assert startup_warnings(named) == []
 
 
 async def test_dns_rebinding_host_is_refused_on_http(server: RunningServer) -> None:
