@@ -136,7 +136,9 @@ class Settings(BaseModel):
     #: bwrap: every host command confined by bubblewrap (the skill is disabled when it cannot be);
     #: none: unconfined, only the argument policy (a loud warning at start-up)
     terminal_confinement: Literal["bwrap", "none"] = Field("bwrap", alias="TERMINAL_CONFINEMENT")
-    question_timeout: float | None = Field(None, alias="QUESTION_TIMEOUT", gt=0)
+    #: seconds a question waits for the user before the tool gives up (the question event says when);
+    #: without a limit one unanswered question would block the session's queue forever
+    question_timeout: float | None = Field(600.0, alias="QUESTION_TIMEOUT", gt=0)
     default_timezone: str | None = Field(None, alias="DEFAULT_TIMEZONE")
 
     # --- sandbox --------------------------------------------------------------------------------

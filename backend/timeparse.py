@@ -277,26 +277,51 @@ def _cron_after(expr: str, after: float, z: ZoneInfo) -> float:
     return nxt.timestamp()
 
 
+def anchored(rule: str | None, first_due: float, tz: str) -> str | None:
+    """The rule as stored: a wall-clock keyword rule keeps its first local time (``daily@2027-03-13T02:30:00``)
+    so every later occurrence is computed from the rule, not from the previous (maybe DST-shifted) one."""
+    if rule not in ("daily", "weekly", "weekdays"):
+        return rule
+    local = datetime.fromtimestamp(first_due, zone(tz)).replace(tzinfo=None)
+    return f"{rule}@{local.isoformat(timespec='seconds')}"
+
+
+def split_rule(repeat: str) -> tuple[str, datetime | None]:
+    """``daily@2027-03-13T02:30:00`` -> ("daily", its local anchor); other rules -> (rule, None)."""
+    base, _, anchor = repeat.partition("@")
+    if base in REPEAT_KEYWORDS and anchor:
+        try:
+            return base, datetime.fromisoformat(anchor)
+        except ValueError:
+            return base, None
+    return repeat, None
+
+
 def next_occurrence(repeat: str, due_at: float, tz: str, *, after: float) -> float:
     """The first occurrence of ``repeat`` strictly after both ``due_at`` and ``after``.
 
-    Keyword rules keep ``due_at``'s local wall-clock time (and weekday for "weekly") across DST
-    changes; missed occurrences are skipped, not replayed. Cron rules are evaluated in ``tz``.
+    Keyword rules keep the rule's local wall-clock time (and weekday for "weekly") across DST
+    changes: each occurrence is computed from the rule's anchor, never from the previous occurrence
+    (on a spring-forward day 02:30 does not exist and fires at 03:30; the next day is 02:30 again; an
+    ambiguous 01:30 on a fall-back day fires once, at the first). Missed occurrences are skipped, not
+    replayed. Cron rules are evaluated in ``tz``.
     """
     z = zone(tz)
     threshold = max(due_at, after)
-    if repeat == "hourly":
+    rule, anchor_local = split_rule(repeat)
+    if rule == "hourly":
         return due_at + (math.floor((threshold - due_at) / 3600) + 1) * 3600
-    if repeat in ("daily", "weekly", "weekdays"):
-        anchor = datetime.fromtimestamp(due_at, z)
-        day = datetime.fromtimestamp(threshold, z).date()
-        for _ in range(9):
+    if rule in ("daily", "weekly", "weekdays"):
+        anchor = anchor_local if anchor_local is not None else datetime.fromtimestamp(due_at, z).replace(tzinfo=None)
+        wall = anchor.time()
+        day = datetime.fromtimestamp(threshold, z).date() - timedelta(days=1)
+        for _ in range(10):
             matches = (
-                repeat == "daily"
-                or (repeat == "weekly" and day.weekday() == anchor.weekday())
-                or (repeat == "weekdays" and day.weekday() < 5)
+                rule == "daily"
+                or (rule == "weekly" and day.weekday() == anchor.weekday())
+                or (rule == "weekdays" and day.weekday() < 5)
             )
-            candidate = datetime.combine(day, anchor.timetz().replace(tzinfo=z)).timestamp()
+            candidate = datetime.combine(day, wall, tzinfo=z).timestamp()  # fold=0: the first of two
             if matches and candidate > threshold:
                 return candidate
             day += timedelta(days=1)
@@ -306,7 +331,7 @@ def next_occurrence(repeat: str, due_at: float, tz: str, *, after: float) -> flo
 
 def first_occurrence(repeat: str | None, when: float, tz: str, *, now: float) -> float:
     """When a reminder first fires: ``when`` itself, or for cron the first match at or after it."""
-    if repeat is None or repeat in REPEAT_KEYWORDS:
+    if repeat is None or split_rule(repeat)[0] in REPEAT_KEYWORDS:
         return when
     z = zone(tz)
     first = _cron_after(repeat, when - 0.001, z)
@@ -316,6 +341,7 @@ def first_occurrence(repeat: str | None, when: float, tz: str, *, now: float) ->
 def describe_repeat(repeat: str | None) -> str:
     if repeat is None:
         return ""
+    repeat = split_rule(repeat)[0]
     if repeat in REPEAT_KEYWORDS:
         return "repeats " + ("on weekdays" if repeat == "weekdays" else repeat)
     return f"repeats on cron '{repeat}'"

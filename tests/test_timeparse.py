@@ -9,6 +9,7 @@ import pytest
 
 from backend.timeparse import (
     TimeParseError,
+    anchored,
     describe_repeat,
     first_occurrence,
     format_delta,
@@ -326,3 +327,56 @@ def test_warm_up_is_harmless() -> None:
     from backend.timeparse import warm_up
 
     warm_up()
+
+
+# --- wall-clock rules across DST (issue 12: a daily 02:30 New York reminder drifted to 03:30) -----------
+NY = "America/New_York"
+
+
+def fire_days(rule: str, first: float, tz: str, days: int) -> list[tuple[int, ...]]:
+    """Fire a stored rule ``days`` times, each time from the occurrence before, as the scheduler does."""
+    stored = anchored(rule, first, tz)
+    assert stored is not None
+    due, fired = first, []
+    for _ in range(days):
+        fired.append(local(due, tz))
+        due = next_occurrence(stored, due, tz, after=due + 1)
+    return fired
+
+
+def test_daily_0230_survives_spring_forward() -> None:
+    """02:30 does not exist on 2027-03-14: that day fires at 03:30, and every later day at 02:30 again."""
+    fired = fire_days("daily", at(NY, 2027, 3, 12, 2, 30), NY, 5)
+    assert [f[:5] for f in fired] == [
+        (2027, 3, 12, 2, 30),
+        (2027, 3, 13, 2, 30),
+        (2027, 3, 14, 3, 30),
+        (2027, 3, 15, 2, 30),
+        (2027, 3, 16, 2, 30),
+    ]
+
+
+def test_daily_0230_survives_fall_back() -> None:
+    """On 2027-11-07 the clocks go back: 02:30 happens once, and the next days stay at 02:30."""
+    fired = fire_days("daily", at(NY, 2027, 11, 5, 2, 30), NY, 5)
+    assert [f[3:5] for f in fired] == [(2, 30)] * 5
+    assert [f[2] for f in fired] == [5, 6, 7, 8, 9]
+
+
+def test_0130_on_the_fall_back_day_fires_once() -> None:
+    """01:30 happens twice on 2027-11-07 (EDT, then EST): the reminder fires at the first only."""
+    first = at(NY, 2027, 11, 6, 1, 30)
+    stored = anchored("daily", first, NY)
+    assert stored is not None
+    on_the_day = next_occurrence(stored, first, NY, after=first + 1)
+    assert on_the_day == at(NY, 2027, 11, 7, 1, 30, fold=0)
+    after_that = next_occurrence(stored, on_the_day, NY, after=on_the_day + 1)
+    assert local(after_that, NY)[:5] == (2027, 11, 8, 1, 30), "not again at the second 01:30"
+
+
+def test_weekly_and_weekdays_keep_their_wall_clock_too() -> None:
+    """weekly keeps its weekday and time, weekdays skips weekends, both across spring forward."""
+    weekly = fire_days("weekly", at(NY, 2027, 3, 7, 2, 30), NY, 3)  # Sundays
+    assert [f[:5] for f in weekly] == [(2027, 3, 7, 2, 30), (2027, 3, 14, 3, 30), (2027, 3, 21, 2, 30)]
+    workdays = fire_days("weekdays", at(NY, 2027, 3, 12, 2, 30), NY, 3)  # Friday, Monday, Tuesday
+    assert [f[:5] for f in workdays] == [(2027, 3, 12, 2, 30), (2027, 3, 15, 2, 30), (2027, 3, 16, 2, 30)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -32,7 +33,8 @@ class QuestionBroker:
         row = await self._store.questions.add(question_id, self._session_id, question, options)
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._waiting[question_id] = future
-        self._emit("question", **row.to_event())
+        expiry = {"timeout_s": self._timeout, "expires_at": time.time() + self._timeout} if self._timeout else {}
+        self._emit("question", **row.to_event(), **expiry)
         try:
             if self._timeout is None:
                 return await future

@@ -70,7 +70,7 @@ class ReminderRow:
             "due": self.due,
             "due_at": self.due_at,
             "timezone": self.timezone,
-            "repeat": self.repeat,
+            "repeat": self.repeat.partition("@")[0] if self.repeat else None,  # the rule, not its anchor
             "status": self.status,
             "fire_count": self.fire_count,
             "created_at": self.created_at,

@@ -15,6 +15,7 @@ from typing import Annotated
 from ..errors import ToolError
 from ..store import ReminderRepo, ReminderRow, Store
 from ..timeparse import (
+    anchored,
     describe_repeat,
     first_occurrence,
     format_time,
@@ -86,7 +87,7 @@ async def schedule_reminder(
     now = clock()
     at = await asyncio.to_thread(parse_when, when, tz, now=now)
     due_at = first_occurrence(rule, at.timestamp(), tz, now=now)
-    row = await repo.add(deps.session_id, text, due_at, timezone=tz, repeat=rule, now=now)
+    row = await repo.add(deps.session_id, text, due_at, timezone=tz, repeat=anchored(rule, due_at, tz), now=now)
     await _changed(deps)
     repeat_note = f", {describe_repeat(rule)}" if rule else ""
     return f"Reminder #{row.id} set for {format_time(due_at, tz, now=now)}{repeat_note}: {_clip(text, 200)}"

@@ -190,6 +190,7 @@ async def test_ask_user_question_round_trip(
     await client.send(type="message", content="paint it")
     question = (await client.recv_until("question"))[-1]
     assert question["content"] == "Which colour?" and question["options"] == ["red", "blue"]
+    assert question["timeout_s"] == 600 and question["expires_at"] > question["ts"], "a default limit, stated"
     await client.send(type="answer", question_id=question["question_id"], content="blue")
     events = await client.recv_until("done")
     assert of_type(events, "question_closed")[0]["answer"] == "blue"
@@ -256,4 +257,22 @@ async def test_tool_listing_names_the_holding_agents_in_the_default_team(
         assert tools["ask_user_question"] == ["assistant"]
     finally:
         await ws.close()
+        await running.stop()
+
+
+async def test_an_unanswered_question_expires_and_the_queue_moves_on(
+    make_settings: Callable[..., Settings], fake_model: FakeModelServer
+) -> None:
+    """With QUESTION_TIMEOUT the question closes as expired, the tool gives up, and the turn ends."""
+    running = await RunningServer(make_settings(QUESTION_TIMEOUT="0.2")).start()
+    client = await running.client()
+    try:
+        fake_model.enqueue(Reply.of_tool_call("ask_user_question", {"question": "Proceed?"}), Reply.of_text("Ok."))
+        await client.send(type="message", content="ask me")
+        events = await client.recv_until("done", timeout=10 * UNIT)
+        assert of_type(events, "question_closed")[0]["status"] == "expired"
+        assert "did not answer" in of_type(events, "tool_result")[0]["content"]
+        assert of_type(events, "done")[0]["status"] == "ok"
+    finally:
+        await client.close()
         await running.stop()

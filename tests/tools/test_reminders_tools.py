@@ -111,14 +111,16 @@ async def test_zone_falls_back_to_the_configured_default(store: Store, settings:
 
 
 async def test_repeat_rules(deps: ToolDeps, store: Store) -> None:
-    """repeat is stored canonical and mentioned; cron starts at its first match at or after `when`."""
+    """repeat is stored canonical (a wall-clock rule with its local anchor) and mentioned; cron starts at
+    its first match at or after `when`."""
     daily = await schedule_reminder(deps, "tomorrow at 9am", "pills", repeat="every day")
     assert daily.endswith("(in 9h 14m), repeats daily: pills")
     cron = await schedule_reminder(deps, "in 10 minutes", "stand-up", repeat="0 9 * * 1-5")
     assert cron == (
         "Reminder #2 set for Mon 2026-11-23 09:00 Asia/Shanghai (in 1d 9h), repeats on cron '0 9 * * 1-5': stand-up"
     )
-    assert [r.repeat for r in await store.reminders.list("s1")] == ["daily", "0 9 * * 1-5"]
+    rows = await store.reminders.list("s1")
+    assert [r.repeat for r in rows] == ["daily@2026-11-22T09:00:00", "0 9 * * 1-5"]
 
 
 @pytest.mark.parametrize(
