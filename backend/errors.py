@@ -57,6 +57,12 @@ class ModelError(AgentChatError):
     code = "model_error"
 
 
+class ModelOutputLimitError(ModelError):
+    """The model streamed more than MODEL_OUTPUT_LIMIT, or one chunk over the per-delta limit."""
+
+    code = "model_output_limit"
+
+
 class TeamSpecError(AgentChatError):
     """A team preset file is not valid."""
 

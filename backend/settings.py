@@ -32,6 +32,7 @@ DEFAULT_SYSTEM_PROMPT_FILE = PACKAGE_DIR / "config" / "system_prompt.txt"
 DEFAULT_STATIC_DIR = PACKAGE_DIR.parent / "frontend"
 
 
+OUTPUT_CHARS_PER_TOKEN = 250
 MIN_AUTH_TOKEN_LENGTH = 16
 WILDCARD_HOSTS = ("", "0.0.0.0", "::", "*")  # noqa: S104 - names to recognise, not to bind
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
@@ -138,6 +139,8 @@ class Settings(BaseModel):
     terminal_confinement: Literal["bwrap", "none"] = Field("bwrap", alias="TERMINAL_CONFINEMENT")
     #: seconds a question waits for the user before the tool gives up (the question event says when);
     #: without a limit one unanswered question would block the session's queue forever
+    #: characters of SSE chunk data one model call may stream (0: derived from CONTEXT_RESERVE)
+    model_output_limit: int = Field(0, alias="MODEL_OUTPUT_LIMIT", ge=0)
     question_timeout: float | None = Field(600.0, alias="QUESTION_TIMEOUT", gt=0)
     default_timezone: str | None = Field(None, alias="DEFAULT_TIMEZONE")
 
@@ -254,6 +257,12 @@ class Settings(BaseModel):
         if host not in WILDCARD_HOSTS:
             hosts.append(f"[{host}]" if ":" in host and not host.startswith("[") else host)
         return tuple(dict.fromkeys(hosts))
+
+    @property
+    def resolved_model_output_limit(self) -> int:
+        """MODEL_OUTPUT_LIMIT, or four times what max_tokens (CONTEXT_RESERVE) allows at 250 characters of
+        SSE chunk data per token (one token of text rides in ~150-250 characters of JSON envelope)."""
+        return self.model_output_limit or OUTPUT_CHARS_PER_TOKEN * self.context_reserve * 4
 
     @property
     def db_path(self) -> Path:

@@ -26,7 +26,7 @@ from openai._base_client import make_request_options
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import ValidationError
 
-from ..errors import ModelError
+from ..errors import ModelError, ModelOutputLimitError
 from ..settings import Endpoint, Settings
 from .transport import model_http_client
 
@@ -68,6 +68,10 @@ def model_info_for(model: str, settings: Settings, *, embedded: bool = False) ->
     return info
 
 
+#: one SSE chunk larger than this is refused (a real delta is a few tokens)
+DELTA_LIMIT = 64 * 1024
+
+
 class ClosingOpenAIChatCompletionClient(OpenAIChatCompletionClient):
     """``OpenAIChatCompletionClient`` with a cheaper, cancellable stream reader.
 
@@ -79,7 +83,13 @@ class ClosingOpenAIChatCompletionClient(OpenAIChatCompletionClient):
     lenient construction only as a fallback), the token cancels the reading task once instead of
     one future per chunk, and the response is always closed, so the model server sees a stopped
     client go away.
+
+    What one call may stream is bounded (``output_limit`` characters of SSE data, ``delta_limit``
+    per chunk): a server that ignores ``max_tokens`` is cut off with ``model_output_limit``.
     """
+
+    output_limit: int = 1 << 62
+    delta_limit: int = DELTA_LIMIT
 
     async def _create_stream_chunks(
         self,
@@ -104,10 +114,22 @@ class ClosingOpenAIChatCompletionClient(OpenAIChatCompletionClient):
         if cancellation_token is not None:
             cancellation_token.add_callback(cancel_reader)
         produced = False
+        streamed = 0
         try:
             async for sse in stream._iter_events():
                 if sse.data.startswith("[DONE]"):
                     break
+                if len(sse.data) > self.delta_limit:
+                    raise ModelOutputLimitError(
+                        f"the model server sent one chunk of {len(sse.data):,} characters (over {self.delta_limit:,}); "
+                        "the stream was closed"
+                    )
+                streamed += len(sse.data)
+                if streamed > self.output_limit:
+                    raise ModelOutputLimitError(
+                        f"the model streamed more than MODEL_OUTPUT_LIMIT ({self.output_limit:,} characters of "
+                        "chunks; it ignores max_tokens?); the stream was closed"
+                    )
                 chunk = self._parse_chunk(sse.data, stream)
                 produced = produced or any(
                     c.finish_reason or c.delta.content or c.delta.tool_calls for c in chunk.choices
@@ -196,4 +218,6 @@ def build_model_client(endpoint: Endpoint, settings: Settings) -> ClosingOpenAIC
     if settings.llm_temperature is not None:
         create_args["temperature"] = settings.llm_temperature
     logger.info("model endpoint %s (model %s, from %s)", endpoint.base_url, endpoint.model, endpoint.source)
-    return ClosingOpenAIChatCompletionClient(**create_args)
+    client = ClosingOpenAIChatCompletionClient(**create_args)
+    client.output_limit = settings.resolved_model_output_limit
+    return client

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import AgentChatError, ModelError
+from ..errors import AgentChatError
+from ..llm.failures import model_failure
 from ..store import InboxItem
 from ..team.runner import CancelToken
 
@@ -47,25 +48,12 @@ def trim_thread(state: dict[str, Any], keep: int) -> bool:
 
 
 def describe_error(error: BaseException) -> tuple[str, str]:
-    """A code and a one-line message for the client; details go to the log."""
+    """A code and a one-line message for the client; details go to the log. Model failures are
+    recognised by their exception type (``llm/failures.py``), not by words in their message."""
     if isinstance(error, AgentChatError):
         return error.code, error.message
+    failure = model_failure(error)
+    if failure is not None:
+        return failure.code, failure.message
     text = str(error) or type(error).__name__
-    lowered = text.lower()
-    model_markers = (
-        "connection",
-        "timeout",
-        "timed out",
-        "apierror",
-        "status code",
-        "error code",
-        "internalservererror",
-        "ratelimit",
-        "json",
-        "model",
-        "stream ended",
-    )
-    if any(marker in lowered for marker in model_markers):
-        first = text.strip().splitlines()[-1] if text.strip() else text
-        return ModelError.code, f"the model endpoint failed: {first[:300]}"
     return "turn_failed", f"the turn failed: {text.strip().splitlines()[-1][:300] if text.strip() else text}"

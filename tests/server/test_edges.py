@@ -150,7 +150,7 @@ async def test_stop_with_nothing_running_says_so(server: RunningServer, client: 
     [
         (Reply.of_error(500, "upstream exploded"), "500"),
         (Reply.of_error(429, "slow down"), "429"),
-        (Reply.of_garbage(), "model endpoint"),
+        (Reply.of_garbage(), "invalid SSE data"),
         (Reply.of_empty(), "without an answer"),
     ],
 )
@@ -338,3 +338,29 @@ async def test_idle_sessions_are_evicted_and_come_back_from_disk(
     assert of_type(events, "done")[0]["status"] == "ok"
     assert "pelican" in fake_model.chat_requests[-1].text
     await ws.close()
+
+
+@pytest.mark.parametrize(
+    ("reply", "limit"),
+    [
+        (Reply.of_text("flood " * 20_000, chunk_chars=6), "4000"),  # a server that ignores max_tokens
+        (Reply.of_text("x" * 200_000, chunk_chars=200_000), "0"),  # one enormous delta
+    ],
+)
+async def test_model_output_is_bounded(
+    make_settings: Callable[..., Settings], fake_model: FakeModelServer, reply: Reply, limit: str
+) -> None:
+    """Past MODEL_OUTPUT_LIMIT (or one delta over 64 KiB) the stream is closed: error model_output_limit
+    and done; the session keeps working."""
+    running = await RunningServer(make_settings(MODEL_OUTPUT_LIMIT=limit)).start()
+    ws = await running.client()
+    try:
+        fake_model.enqueue(reply)
+        events = await ws.turn("talk a lot", timeout=10 * UNIT)
+        assert of_type(events, "error")[0]["code"] == "model_output_limit"
+        assert of_type(events, "done")[0]["status"] == "error"
+        again = await ws.turn("short please", session_id=events[0]["session_id"])
+        assert of_type(again, "done")[0]["status"] == "ok"
+    finally:
+        await ws.close()
+        await running.stop()
