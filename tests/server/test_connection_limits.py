@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import socket
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
@@ -177,3 +179,48 @@ async def test_a_client_that_stops_reading_is_closed_with_1013(
         assert (await other.recv())["type"] == "pong"
     finally:
         await other.close()
+
+
+@pytest.mark.slow
+async def test_out_of_descriptors_is_logged_once_and_the_server_recovers(
+    tmp_path: Path, fake_model: FakeModelServer
+) -> None:
+    """A real server at its file limit: accept errors are counted, logged once (not per attempt), the
+    start-up warns about the low limit, and once the flood closes /healthz answers again."""
+    limit = 256
+    env = {**base_env(tmp_path, fake_model), "HANDSHAKE_TIMEOUT": "120"}
+    log_path = tmp_path / "server.log"
+
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            ["prlimit", f"--nofile={limit}:{limit}", sys.executable, "-m", "backend"],
+            cwd=ROOT,
+            env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **env},
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+    clients: list[asyncio.StreamWriter] = []
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 12 * UNIT)
+        port = int(json.loads(line)["url"].rsplit(":", 1)[1].strip("/"))
+        for _ in range(2 * limit):  # the kernel completes these; the server runs out of descriptors
+            clients.append((await asyncio.open_connection("127.0.0.1", port))[1])
+        # the server accepts a backlog in one burst, so it runs out even if the clients are gone by then
+        for writer in clients:
+            writer.close()
+        clients.clear()
+        async with httpx.AsyncClient(timeout=4 * UNIT) as http:  # waits in the backlog until accepted
+            health = (await http.get(f"http://127.0.0.1:{port}/healthz")).json()
+        assert health["connections"]["accept_errors"] >= 1
+        text = log_path.read_text()
+        assert 1 <= text.count("socket.accept() out of system resource") <= 2
+        assert "open-file limit 256 is below MAX_CONNECTIONS" in text
+    finally:
+        for writer in clients:
+            writer.close()
+        proc.terminate()
+        await asyncio.to_thread(proc.wait, 30)
+        if proc.stdout is not None:
+            proc.stdout.close()
