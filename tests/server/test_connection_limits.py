@@ -203,7 +203,10 @@ async def test_out_of_descriptors_is_logged_once_and_the_server_recovers(
     clients: list[asyncio.StreamWriter] = []
     try:
         assert proc.stdout is not None
-        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 12 * UNIT)
+        line = ""
+        while not line.startswith('{"event": "listening"'):
+            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 12 * UNIT)
+            assert line, f"the server exited: {log_path.read_text()[-2000:]}"
         port = int(json.loads(line)["url"].rsplit(":", 1)[1].strip("/"))
         for _ in range(2 * limit):  # the kernel completes these; the server runs out of descriptors
             clients.append((await asyncio.open_connection("127.0.0.1", port))[1])
