@@ -130,14 +130,18 @@ class Coordinator:
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
+            assert self.registry is not None
+            # Only sessions claimed before the renewal started: one claimed meanwhile is not in its answer.
+            owned = self.registry.owned()
             try:
                 held = await self.store.leases.renew(self.instance_id, self.lease_seconds)
             except Exception:
                 self.errors += 1
                 logger.exception("lease heartbeat failed")
                 continue
-            assert self.registry is not None
-            for session in self.registry.owned():
+            for session in owned:
+                if not session.owned:
+                    continue
                 if held.get(session.id) != session.channel.epoch:
                     self.leases_lost += 1
                     logger.warning("session %s: lease lost to another process", session.id)

@@ -42,11 +42,14 @@ class LeaseRepo:
         return None if row is None else int(row[0])
 
     async def renew(self, owner: str, ttl: float) -> dict[str, int]:
-        """Extend every lease ``owner`` still holds (one statement); session id -> epoch."""
+        """Extend every lease ``owner`` still holds (one statement); session id -> epoch.
+
+        An expired or released lease is not revived: it may be claimed by anyone now."""
         now = self._db.dialect.now
         async with self._db.transaction() as tx:
             rows = await tx.fetchall(
-                f"UPDATE leases SET expires_at = {now} + ? WHERE owner = ? RETURNING session_id, epoch",  # noqa: S608
+                f"UPDATE leases SET expires_at = {now} + ? WHERE owner = ? AND expires_at > {now} "  # noqa: S608
+                "RETURNING session_id, epoch",
                 (ttl, owner),
             )
         return {str(r[0]): int(r[1]) for r in rows}

@@ -50,3 +50,12 @@ async def test_two_processes_racing_for_one_lease_exactly_one_wins(
             assert await store.leases.live_owner(sid) == winner
     finally:
         await other.close()
+
+
+async def test_renew_does_not_revive_a_released_lease(store: Store) -> None:
+    """A lease its owner released stays free: the owner's next heartbeat does not extend it."""
+    assert await store.leases.claim("s1", "a", 30.0) == 1
+    assert await store.leases.claim("s2", "a", 30.0) == 1
+    assert await store.leases.release("s1", "a", 1)
+    assert await store.leases.renew("a", 30.0) == {"s2": 1}
+    assert await store.leases.live_owner("s1") is None
