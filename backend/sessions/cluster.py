@@ -152,13 +152,19 @@ class Coordinator:
         while True:
             await asyncio.sleep(WATCH_INTERVAL)
             assert self.registry is not None
-            for session in self.registry.watched_followers():
+            followers = {s.id: s for s in self.registry.watched_followers()}
+            try:
+                orphaned = await self.store.leases.unowned(list(followers))  # one query for all of them
+            except Exception:
+                self.errors += 1
+                logger.exception("lease watch failed")
+                continue
+            for session_id in orphaned:
                 try:
-                    if await self.store.leases.live_owner(session.id) is None:
-                        await self.try_promote(session)
+                    await self.try_promote(followers[session_id])
                 except Exception:
                     self.errors += 1
-                    logger.exception("session %s: takeover failed", session.id)
+                    logger.exception("session %s: takeover failed", session_id)
 
     # --- notifications ----------------------------------------------------------------------------
     def _on_event(self, session_id: str, seq: int) -> None:

@@ -78,6 +78,18 @@ class LeaseRepo:
         )
         return None if row is None else str(row[0])
 
+    async def unowned(self, session_ids: list[str]) -> list[str]:
+        """Of ``session_ids``, those nobody holds an unexpired lease on (one query)."""
+        if not session_ids:
+            return []
+        marks = ",".join("?" for _ in session_ids)
+        rows = await self._db.fetchall(
+            f"SELECT session_id FROM leases WHERE session_id IN ({marks}) AND expires_at > {self._db.dialect.now}",  # noqa: S608
+            tuple(session_ids),
+        )
+        live = {str(r[0]) for r in rows}
+        return [sid for sid in session_ids if sid not in live]
+
     async def live_owners(self) -> set[str]:
         """Every process that holds at least one unexpired lease."""
         rows = await self._db.fetchall(

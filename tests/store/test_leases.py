@@ -59,3 +59,11 @@ async def test_renew_does_not_revive_a_released_lease(store: Store) -> None:
     assert await store.leases.release("s1", "a", 1)
     assert await store.leases.renew("a", 30.0) == {"s2": 1}
     assert await store.leases.live_owner("s1") is None
+
+
+async def test_unowned_lists_sessions_without_a_live_lease(store: Store) -> None:
+    """Of several sessions, those with no lease or an expired one are reported; live ones are not."""
+    assert await store.leases.claim("s1", "a", 30.0) == 1
+    assert await store.leases.claim("s2", "a", -1.0) == 1
+    assert await store.leases.unowned(["s1", "s2", "s3"]) == ["s2", "s3"]
+    assert await store.leases.unowned([]) == []
