@@ -13,10 +13,12 @@ import gc
 import hashlib
 import json
 import logging
+import os
 import resource
 import signal
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -171,9 +173,26 @@ def _with_embedded_defaults(settings: Settings) -> Settings:
     return settings.model_copy(update=update)
 
 
+def check_data_dir(path: Path) -> None:
+    """One clear line (not a traceback) when DATA_DIR is read-only, full or not a directory."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        try:
+            probe.write_bytes(b"\0" * 65536)
+        finally:
+            probe.unlink(missing_ok=True)
+    except OSError as exc:
+        raise SettingsError(
+            f"DATA_DIR={path} cannot be written ({exc.strerror or exc}): free some space, fix its "
+            "permissions, or point DATA_DIR elsewhere"
+        ) from None
+
+
 async def start_app(settings: Settings) -> Runtime:
     install_filters(debug=settings.log_level == "DEBUG")
     settings = _with_embedded_defaults(settings)
+    check_data_dir(settings.data_dir)
     prepare_workdir(settings)
     spec = load_team_spec(settings.team)  # fail fast on a bad TEAM before starting anything
     store = Store(open_database(settings.database_url, settings.db_path, synchronous=settings.db_synchronous))

@@ -239,6 +239,7 @@ class App:
                 "written": self.hub.events_written,
                 "batches": self.hub.batches_written,
                 "failed_batches": self.hub.batches_failed,
+                "unstored": self.hub.events_unstored,
                 "fenced": self.hub.events_fenced,
             },
             "store": {"engine": self.store.db.dialect.name, "checkpoint_errors": self.store.db.checkpoint_errors},

@@ -91,6 +91,7 @@ class EventHub:
         self.events_written = 0
         self.batches_written = 0
         self.batches_failed = 0
+        self.events_unstored = 0
         self.events_fenced = 0
 
     # --- building events ----------------------------------------------------------------------------
@@ -142,6 +143,16 @@ class EventHub:
             channel.subscribers.discard(buffer)
             raise
         return buffer
+
+    def deliver_unstored(self, channel: Channel, type_: str, **fields: Any) -> dict[str, Any]:
+        """Deliver an event to this process's attached clients WITHOUT storing it (``seq: null``,
+        ``stored: false``). The one exception to "on disk before delivery" (docs/protocol.md): used
+        when the store refuses writes, so that a turn still ends with ``error`` + ``done``."""
+        body = {"type": type_, "session_id": channel.session_id, "seq": None, "ts": round(time.time(), 3)}
+        body.update(fields, stored=False)
+        _deliver(channel, encode(body))
+        self.events_unstored += 1
+        return body
 
     def publish(self, channel: Channel, frames: list[str]) -> None:
         """Hand frames stored by someone else (another process) to this channel's subscribers."""

@@ -26,7 +26,7 @@ from ..team.runner import TurnRunner
 from ..tools.registry import ToolDeps
 from ..tools.terminal import execute_command, parse_explicit_command
 from ..workflows.commands import is_run_command
-from .hub import Channel, frame_seq
+from .hub import Channel, LeaseLostError, frame_seq
 from .questions import QuestionBroker
 from .services import Services
 from .turns import NOTE_CHARS, Turn, as_context, describe_error, trim_thread
@@ -68,6 +68,8 @@ class Session:
         self._reports: dict[str, ContextReport] = {}
         self._tool_durations: dict[str, float] = {}
         self._closed = False
+        #: a turn's end that was delivered live but could not be stored yet (see _commit)
+        self._unstored_done: dict[str, Any] | None = None
 
     # --- EventSink ------------------------------------------------------------------------------------
     def emit(self, type_: str, **fields: Any) -> None:
@@ -199,8 +201,32 @@ class Session:
         if self._worker is None or self._worker.done():
             self._worker = asyncio.get_running_loop().create_task(self._work(), name=f"session-{self.id}")
 
+    async def _restate_unstored_done(self) -> None:
+        """Write the error + done that could only be delivered live (the store accepts writes again)."""
+        fields, self._unstored_done = self._unstored_done, None
+        if fields is None:
+            return
+        try:
+            await self.services.hub.commit(
+                self.channel, "error", None, code="store_unavailable",
+                message="the previous turn ended while its end could not be saved; it is stated here now",
+            )  # fmt: skip
+            await self.services.hub.commit(self.channel, "done", None, **fields)
+        except LeaseLostError:
+            raise
+        except Exception:
+            self._unstored_done = fields  # still failing: try again before the next turn
+            raise
+
     async def _work(self) -> None:
         while self._queue and not self._closed:
+            if self._unstored_done is not None:
+                try:
+                    await self._restate_unstored_done()
+                except LeaseLostError:
+                    raise
+                except Exception:
+                    logger.warning("session %s: the store still refuses writes", self.id)
             turn = self._queue.popleft()
             self._current = turn
             turn.started = time.monotonic()
@@ -311,15 +337,28 @@ class Session:
             for source, text in notes:
                 await store.state.add_inbox(self.id, "note", source, text, tx=tx)
 
-        await self.services.hub.commit(
-            self.channel,
-            "done",
-            save,
-            status=status,
-            usage={**turn.usage, "reported": turn.usage_reported},
-            duration_ms=round((time.monotonic() - turn.started) * 1000, 1),
-            instance=self.services.cluster.instance_id,
-        )
+        fields: dict[str, Any] = {
+            "status": status,
+            "usage": {**turn.usage, "reported": turn.usage_reported},
+            "duration_ms": round((time.monotonic() - turn.started) * 1000, 1),
+            "instance": self.services.cluster.instance_id,
+        }
+        try:
+            await self.services.hub.commit(self.channel, "done", save, **fields)
+        except LeaseLostError:
+            raise
+        except Exception as exc:
+            # The store refuses writes (disk full, read-only, database down). A turn must still end
+            # with done: deliver error + done live, and state them in the timeline as soon as the
+            # store accepts writes again (before this session's next turn). The user's message was
+            # not consumed, so it reaches the team as context next time: nothing is lost.
+            logger.error("session %s: the end of a turn could not be stored: %s", self.id, exc)
+            message = (
+                f"this turn's end could not be saved ({type(exc).__name__}: {str(exc)[:200]}); it is delivered unsaved"
+            )
+            self.services.hub.deliver_unstored(self.channel, "error", code="store_unavailable", message=message)
+            self.services.hub.deliver_unstored(self.channel, "done", **{**fields, "status": "error"})
+            self._unstored_done = {**fields, "status": "error", "restated": True}
 
     # --- the team -------------------------------------------------------------------------------------
     async def _ensure_team(self) -> BuiltTeam:
