@@ -84,6 +84,37 @@ async def test_kill_9_mid_turn_keeps_the_message(tmp_path: Path, fake_model: Fak
         proc.stop()
 
 
+async def test_kill_9_with_a_queued_message_runs_it_after_the_restart(
+    tmp_path: Path, fake_model: FakeModelServer
+) -> None:
+    """kill -9 with one turn running and one message queued: the first is closed as interrupted, the second runs."""
+    env = base_env(tmp_path, fake_model)
+    proc = await start_process(env)
+    try:
+        fake_model.enqueue(Reply.of_text(" ".join(["slow"] * 400), delay=0.02))
+        ws = await WsClient.connect(proc.ws_url)
+        await ws.send(type="message", content="first, long")
+        sid = (await ws.recv_until("delta"))[0]["session_id"]
+        await ws.send(type="message", content="second, queued", session_id=sid)
+        await ws.recv_until("queued")
+        proc.kill(signal.SIGKILL)
+        await ws.close()
+
+        fake_model.enqueue(Reply.of_text("the queued one, answered"))
+        env["PORT"] = str(proc.port)
+        proc = await start_process(env)
+        ws = await WsClient.connect(proc.ws_url)
+        await ws.send(type="resume", session_id=sid, last_seq=0)
+        events = await ws.recv_until(lambda e: e["type"] == "done" and e["status"] == "ok")
+        dones = of_type(ws.seen, "done")
+        assert [d["status"] for d in dones] == ["error", "ok"] and dones[0]["interrupted"] is True
+        assert of_type(events, "response")[-1]["content"] == "the queued one, answered"
+        assert "second, queued" in fake_model.chat_requests[-1].text
+        await ws.close()
+    finally:
+        proc.stop()
+
+
 async def test_sigterm_finishes_cleanly(tmp_path: Path, fake_model: FakeModelServer) -> None:
     """SIGTERM during a turn: the process exits 0 and the turn is recorded as cancelled."""
     env = base_env(tmp_path, fake_model)
