@@ -222,6 +222,7 @@ class App:
                 "running": self.sessions.running_count(),
                 "stored": await self.store.sessions.count(),
                 "connections": len(self.connections),
+                "sandbox_removal_errors": self.sessions.sandbox_removal_errors,
             },
             "connections": {
                 "websockets": self.counters.open_sockets,

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from ..errors import SessionNotFoundError
@@ -24,6 +25,10 @@ class SessionRegistry:
         self._live: dict[str, Session] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._loading: dict[str, asyncio.Task[Session]] = {}
+        #: one lifecycle change (delete, reset) at a time per session; get() waits for it to finish
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._changing: dict[str, asyncio.Future[None]] = {}
+        self.sandbox_removal_errors = 0
 
     # --- lookup ---------------------------------------------------------------------------------------
     def live(self, session_id: str) -> Session | None:
@@ -31,7 +36,15 @@ class SessionRegistry:
         return self._live.get(session_id)
 
     async def get(self, session_id: str) -> Session:
-        """The live session, loaded from the store if needed. Raises SessionNotFoundError."""
+        """The live session, loaded from the store if needed. Raises SessionNotFoundError.
+
+        While the session is being deleted or reset, waits for that to finish (so a deleted session
+        is never reloaded as a zombie, and a reset one is the fresh one)."""
+        while (change := self._changing.get(session_id)) is not None:
+            await asyncio.shield(change)
+        return await self._get(session_id)
+
+    async def _get(self, session_id: str) -> Session:
         session = self._live.get(session_id)
         if session is not None:
             return session
@@ -91,30 +104,50 @@ class SessionRegistry:
         return out
 
     # --- changes --------------------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def _lifecycle(self, session_id: str) -> AsyncIterator[None]:
+        """Serialise deletes and resets of one session, and make get() wait while one runs."""
+        while (change := self._changing.get(session_id)) is not None:
+            await asyncio.shield(change)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._changing[session_id] = done
+        try:
+            yield
+        finally:
+            self._changing.pop(session_id, None)
+            done.set_result(None)
+
     async def delete(self, session_id: str) -> None:
-        session = await self.get(session_id)
-        await session.close()
-        self._live.pop(session_id, None)
-        sandbox = self.services.sandbox
-        if sandbox is not None:
-            with contextlib.suppress(Exception):
-                await sandbox.remove(session_id)
-        await self.services.hub.flush()
-        await self.services.store.sessions.delete(session_id)
+        async with self._lifecycle(session_id):
+            session = await self._get(session_id)
+            await session.close()
+            self._live.pop(session_id, None)
+            sandbox = self.services.sandbox
+            if sandbox is not None:
+                try:
+                    await sandbox.remove(session_id)
+                except Exception:
+                    self.sandbox_removal_errors += 1
+                    logger.exception(
+                        "session %s: its sandbox could not be removed (orphan clean-up retries)", session_id
+                    )
+            await self.services.hub.flush()
+            await self.services.store.sessions.delete(session_id)
         if self.services.reminders is not None:
             self.services.reminders.wake()
 
     async def reset(self, session_id: str) -> Session:
         """Forget the conversation, keep the id (and its todos and reminders)."""
-        session = await self.get(session_id)
-        await session.stop()
-        await session.close()
-        self._live.pop(session_id, None)
-        await self.services.hub.flush()
-        await self.services.store.sessions.reset(session_id)
-        fresh = await self.get(session_id)
-        fresh.channel.subscribers |= session.channel.subscribers
-        await self.services.hub.emit_now(fresh.channel, "reset")
+        async with self._lifecycle(session_id):
+            session = await self._get(session_id)
+            await session.stop()
+            await session.close()
+            self._live.pop(session_id, None)
+            await self.services.hub.flush()
+            await self.services.store.sessions.reset(session_id)
+            fresh = await self._get(session_id)
+            fresh.channel.subscribers |= session.channel.subscribers
+            await self.services.hub.emit_now(fresh.channel, "reset")
         return fresh
 
     # --- eviction -------------------------------------------------------------------------------------
