@@ -260,3 +260,19 @@ async def test_connections_beyond_max_connections_get_503(make_settings: Callabl
     finally:
         await second.close()
         await running.stop()
+
+
+async def test_event_streams_count_against_max_connections(make_settings: Callable[..., Settings]) -> None:
+    """An open WebSocket fills MAX_CONNECTIONS=1: an event stream is then refused with 503."""
+    running = await started(make_settings, MAX_CONNECTIONS="1")
+    ws = await running.client()
+    try:
+        await ws.send(type="ping")
+        assert (await ws.recv())["type"] == "pong"
+        async with httpx.AsyncClient(base_url=running.http) as http:
+            sid = (await http.post("/v1/sessions")).json()["session_id"]
+            refused = await http.get(f"/v1/sessions/{sid}/events")
+            assert refused.status_code == 503 and refused.json()["code"] == "unavailable"
+    finally:
+        await ws.close()
+        await running.stop()
