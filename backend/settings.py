@@ -156,6 +156,10 @@ class Settings(BaseModel):
     sandbox_idle_seconds: float = Field(600.0, alias="SANDBOX_IDLE_SECONDS", gt=0)
     sandbox_output_limit: int = Field(16 * 1024, alias="SANDBOX_OUTPUT_LIMIT", ge=256)
     sandbox_tmpfs_size: str = Field("64m", alias="SANDBOX_TMPFS_SIZE")
+    #: /dev/shm inside a sandbox (a private tmpfs that counts against the host's memory)
+    sandbox_shm_size: str = Field("16m", alias="SANDBOX_SHM_SIZE")
+    #: containers this process runs at once (each may use SANDBOX_MEMORY): beyond it a clear error
+    sandbox_max_containers: int = Field(16, alias="SANDBOX_MAX_CONTAINERS", ge=1)
     sandbox_user: str = Field("1000:1000", alias="SANDBOX_USER")
     sandbox_docker_host: str | None = Field(None, alias="DOCKER_HOST")
 

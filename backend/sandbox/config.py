@@ -148,6 +148,7 @@ def container_kwargs(settings: Settings, *, namespace: str, instance_id: str, se
         "security_opt": ["no-new-privileges"],
         "privileged": False,
         "ipc_mode": "private",
+        "shm_size": parse_size(settings.sandbox_shm_size),  # /dev/shm: writable, but capped
         "init": True,
         "pids_limit": settings.sandbox_pids,
         "mem_limit": memory,

@@ -74,6 +74,8 @@ class SandboxManager:
         self._live_instances = live_instances
         self._engine = engine.Engine(settings)
         self._boxes: dict[str, _Box] = {}
+        self._starting = 0  # containers being created right now (they count against the limit)
+        self.refused_at_limit = 0
         self._locks: dict[str, asyncio.Lock] = {}
         self._reaper: asyncio.Task[None] | None = None
 
@@ -141,6 +143,8 @@ class SandboxManager:
             "reason": self._engine.reason,
             "image": self._settings.sandbox_image,
             "containers": sum(1 for box in self._boxes.values() if box.running),
+            "max_containers": self._settings.sandbox_max_containers,
+            "refused_at_limit": self.refused_at_limit,
             "namespace": self.namespace,
             "network": self._settings.sandbox_network,
             "runtime": self._settings.sandbox_runtime or "default",
@@ -312,9 +316,17 @@ class SandboxManager:
                     return box
                 except docker.errors.NotFound:
                     self._boxes.pop(session_id, None)
+            limit = self._settings.sandbox_max_containers
+            if sum(1 for b in self._boxes.values() if b.running) + self._starting >= limit:
+                self.refused_at_limit += 1
+                raise SandboxUnavailableError(
+                    f"sandbox unavailable: {limit} sandboxes are already running on this server "
+                    "(SANDBOX_MAX_CONTAINERS); try again when another session's sandbox has gone idle"
+                )
             kwargs = config.container_kwargs(
                 self._settings, namespace=self.namespace, instance_id=self.instance_id, session_id=session_id
             )
+            self._starting += 1
             try:
                 container_id = await self._engine.call(engine.create_and_start, client, kwargs)
             except docker.errors.ImageNotFound as exc:
@@ -323,6 +335,8 @@ class SandboxManager:
             except docker.errors.APIError as exc:
                 reason = f"could not start container: {engine.short(exc)}"
                 raise SandboxUnavailableError(f"sandbox unavailable: {reason}") from exc
+            finally:
+                self._starting -= 1
             now = time.monotonic()
             box = _Box(container_id=container_id, running=True, started=now, last_used=now)
             self._boxes[session_id] = box
