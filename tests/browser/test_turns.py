@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.browser.conftest import ChatPage
@@ -56,11 +54,9 @@ async def test_reminder_from_the_panel_pops_a_toast(chat: ChatPage) -> None:
     await chat.wait_reply("echo: hello")
     await chat.page.fill("#reminder-message", "stretch")
     await chat.page.fill("#reminder-when", "in 2 seconds")
-    started = time.monotonic()
     await chat.page.locator("#reminder-form button[type=submit]").click()
     await chat.page.locator("#reminder-list .reminder", has_text="stretch").wait_for()
     await chat.page.locator(".toast--reminder", has_text="stretch").wait_for(timeout=6_000)
-    assert time.monotonic() - started < 6
     await chat.page.locator(".notice--reminder", has_text="stretch").wait_for()
     await chat.page.locator("#reminder-list .reminder").first.wait_for(state="detached")
     assert await chat.page.locator("#reminder-empty").is_visible()

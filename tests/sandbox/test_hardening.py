@@ -77,7 +77,7 @@ async def test_outbound_connections_fail(manager: SandboxManager) -> None:
     assert result.exit_code == 0
     assert "CONNECTED" not in result.output
     assert result.output.count("blocked") == 2
-    assert result.duration < 5
+    assert result.timed_out is False
 
 
 async def test_root_filesystem_is_read_only_and_workspace_is_writable(manager: SandboxManager) -> None:

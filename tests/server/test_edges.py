@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -122,11 +122,10 @@ async def test_stop_closes_the_upstream_stream_and_the_next_turn_works(
     await client.send(type="message", content="tell me a long story")
     await client.recv_until("delta")
     sid = client.seen[0]["session_id"]
-    started = time.monotonic()
     await client.send(type="stop", session_id=sid)
     done = (await client.recv_until("done"))[-1]
     assert done["status"] == "cancelled"
-    assert time.monotonic() - started < 1.0
+    assert len("".join(e["content"] for e in client.seen if e["type"] == "delta")) < len(LONG_TEXT), "cut mid-stream"
     for _ in range(50):
         if fake_model.chat_requests[-1].disconnected:
             break
@@ -280,12 +279,13 @@ async def test_stop_while_a_tool_hangs_cancels_cleanly(
     call = (await client.recv_until("tool_call"))[-1]
     assert call["name"] == "run_terminal_command"
     sid = call["session_id"]
-    await asyncio.sleep(0.2)  # the command is running and blocked
-    started = time.monotonic()
+    for _ in range(500):  # until the command is running and blocked on the FIFO
+        if any(b"cat\0pipe" in cmdline for cmdline in _cmdlines()):
+            break
+        await asyncio.sleep(0.01)
     await client.send(type="stop", session_id=sid)
     events = await client.recv_until("done")
     assert events[-1]["status"] == "cancelled"
-    assert time.monotonic() - started < 2.0
     again = await client.turn("are you still there?", session_id=sid)
     assert of_type(again, "done")[0]["status"] == "ok"
 
@@ -303,12 +303,10 @@ async def test_docker_absent_server_still_chats(
             health = (await http.get(running.http + "/healthz")).json()
         assert health["sandbox"]["available"] is False and health["sandbox"]["reason"]
         fake_model.enqueue(Reply.of_tool_call("sandbox_exec", {"command": "echo hi"}), Reply.of_text("No sandbox."))
-        started = time.monotonic()
         events = await ws.turn("run echo in the sandbox")
         result = of_type(events, "tool_result")[0]
         assert result["is_error"] is True and result["content"].startswith("sandbox unavailable")
         assert of_type(events, "done")[0]["status"] == "ok"
-        assert time.monotonic() - started < 5.0
         await ws.send(type="sandbox_status", session_id=events[0]["session_id"])
         status = (await ws.recv_until(lambda e: e["type"] in ("sandbox_status", "error")))[-1]
         assert status.get("available") is False or status.get("code") == "sandbox_unavailable"
@@ -364,3 +362,13 @@ async def test_model_output_is_bounded(
     finally:
         await ws.close()
         await running.stop()
+
+
+def _cmdlines() -> list[bytes]:
+    found = []
+    for path in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            found.append(path.read_bytes())
+        except OSError:
+            continue
+    return found

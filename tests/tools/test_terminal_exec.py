@@ -156,7 +156,7 @@ async def test_invalid_utf8_is_replaced_not_fatal(workdir: Path) -> None:
 async def test_stdin_is_closed(workdir: Path) -> None:
     """A program reading stdin sees end-of-file at once instead of hanging."""
     outcome = await execute_command("cat", settings=make_settings(workdir, TERMINAL_TIMEOUT="5"))
-    assert outcome.exit_code == 0 and outcome.output == "" and outcome.duration < 2
+    assert outcome.exit_code == 0 and outcome.output == ""
 
 
 # --- git -------------------------------------------------------------------------------------------
@@ -214,14 +214,14 @@ async def test_output_is_capped_while_streaming_with_a_marker(workdir: Path) -> 
     outcome = await execute_command("cat big.txt", settings=make_settings(workdir, TERMINAL_OUTPUT_LIMIT="1024"))
     assert outcome.truncated and len(outcome.output) == 1024
     assert "[output truncated at 1024 bytes]" in outcome.text
-    assert outcome.duration < 5
+    assert outcome.exit_code is None and not outcome.timed_out, "stopped at the limit, not by the timeout"
 
 
 async def test_endless_output_stops_at_the_limit(tmp_path: Path) -> None:
     """The reader stops and kills a never-ending writer as soon as the limit is passed."""
     result = await run_argv(["/usr/bin/yes"], cwd=str(tmp_path), env=build_env(str(tmp_path)), timeout=10, limit=4096)
     assert result.truncated and len(result.output) == 4096
-    assert result.exit_code is None and result.duration < 3
+    assert result.exit_code is None and not result.timed_out
 
 
 async def test_timeout_kills_a_blocked_command_and_leaves_no_process(workdir: Path) -> None:
@@ -230,7 +230,6 @@ async def test_timeout_kills_a_blocked_command_and_leaves_no_process(workdir: Pa
     os.mkfifo(fifo)
     outcome = await execute_command("cat pipe-7c1e", settings=make_settings(workdir, TERMINAL_TIMEOUT="0.5"))
     assert outcome.timed_out and outcome.exit_code is None
-    assert 0.4 < outcome.duration < 3
     assert "[timed out after 0.5s; process killed]" in outcome.text
     assert processes_mentioning("pipe-7c1e") == []
 
@@ -256,10 +255,7 @@ async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     result = await run_argv(["/bin/sh", "-c", script], cwd=str(tmp_path), env=build_env(str(tmp_path)),
                             timeout=0.5, limit=1024)  # fmt: skip
     assert result.timed_out
-    deadline = time.monotonic() + 2
-    while processes_mentioning(f"sleep {marker}") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert processes_mentioning(f"sleep {marker}") == []
+    assert processes_mentioning(f"sleep {marker}") == [], "run_argv returns only once the group is gone"
 
 
 async def test_the_environment_is_scrubbed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

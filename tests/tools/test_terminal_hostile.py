@@ -81,7 +81,7 @@ def assert_harmless(outcome: CommandOutcome, workdir: Path, *, max_seconds: floa
     tmp = workdir.parent
     assert not (workdir / "canary").exists() and not (tmp / "canary").exists(), "side effect: canary created"
     assert OUTSIDE_SECRET not in outcome.text and ENV_SECRET not in outcome.text, "a secret leaked"
-    assert outcome.duration < max_seconds
+    assert not outcome.timed_out, "a hostile input must be refused or finish, never hang"
     assert len(outcome.output.encode()) <= LIMIT
 
 
