@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_WRITE_BUFFER = 8 * 1024 * 1024
+#: stored events sent per page when a client resumes (the next page waits for the outbox to drain)
+REPLAY_PAGE = 500
 POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
 #: How long a close may wait for the frames before it to be written.
@@ -52,6 +54,7 @@ class Connection:
         self._outbox: deque[str] = deque()
         self._pending = 0
         self._wake = asyncio.Event()
+        self._drained = asyncio.Event()  # set by the writer whenever the outbox is empty
         self._auth_timer: asyncio.TimerHandle | None = None
 
     # --- Subscriber -----------------------------------------------------------------------------------
@@ -66,6 +69,12 @@ class Connection:
         self._pending += len(frame)
         self._outbox.append(frame)
         self._wake.set()
+
+    async def _until_drained(self) -> None:
+        """Wait until the writer has sent everything queued so far (backpressure for replays)."""
+        while self._outbox and not self._closing:
+            self._drained.clear()
+            await self._drained.wait()
 
     def reply(self, body: dict[str, Any]) -> None:
         self.deliver(encode(body))
@@ -87,6 +96,7 @@ class Connection:
                 frame = outbox.popleft()
                 self._pending -= len(frame)
                 await send({"type": "websocket.send", "text": frame})
+            self._drained.set()
             if self._close is not None:
                 code, reason = self._close
                 await send({"type": "websocket.close", "code": code, "reason": reason})
@@ -228,17 +238,26 @@ class Connection:
         session = await self.app.sessions.get(request.session_id)
         await session.set_timezone(request.tz)
         # Stored history, then live: frames emitted while reading are buffered, none lost or doubled.
-        replay = await self.app.hub.replay(session.channel, request.last_seq)
+        # The history goes out in pages, each after the previous one has left the outbox, so a long
+        # session is replayed with bounded memory and never trips the slow-client limit.
+        replay = await self.app.hub.replay(session.channel, request.last_seq, limit=REPLAY_PAGE)
+        replayed = 0
         try:
             await self.send_session_state(session, replay=len(replay.frames), resumed_from=request.last_seq)
+            while True:
+                for frame in replay.frames:
+                    self.deliver(frame)
+                replayed += len(replay.frames)
+                if len(replay.frames) < REPLAY_PAGE or self._closing:
+                    break
+                await self._until_drained()
+                await self.app.hub.replay_more(replay, REPLAY_PAGE)
         except BaseException:
             replay.detach()
             raise
-        for frame in replay.frames:
-            self.deliver(frame)
         replay.attach(self)
         self.attach(session)
-        self.reply(p.event("resumed", session.id, last_seq=session.channel.last_seq, replayed=len(replay.frames)))
+        self.reply(p.event("resumed", session.id, last_seq=session.channel.last_seq, replayed=replayed))
 
     async def on_stop(self, request: p.StopRequest) -> None:
         session = await self.session(request.session_id)

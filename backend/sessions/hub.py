@@ -154,6 +154,12 @@ class EventHub:
         self.events_unstored += 1
         return body
 
+    async def replay_more(self, replay: Replay, limit: int) -> list[str]:
+        """The next page of stored history after what ``replay`` holds (live frames stay buffered)."""
+        last = frame_seq(replay.frames[-1]) if replay.frames else replay.after_seq
+        replay.frames = await self._store.events.after(replay.channel.session_id, last, limit)
+        return replay.frames
+
     def publish(self, channel: Channel, frames: list[str]) -> None:
         """Hand frames stored by someone else (another process) to this channel's subscribers."""
         for frame in frames:
