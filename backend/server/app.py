@@ -223,6 +223,7 @@ class App:
                 "stored": await self.store.sessions.count(),
                 "connections": len(self.connections),
                 "sandbox_removal_errors": self.sessions.sandbox_removal_errors,
+                "compaction_errors": self.sessions.services.counters.compaction_errors,
             },
             "connections": {
                 "websockets": self.counters.open_sockets,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..settings import Settings
@@ -11,6 +11,13 @@ from ..team.builder import TeamFactory
 from ..tools.registry import ReminderWaker, ToolRegistry
 from .cluster import Coordinator
 from .hub import EventHub
+
+
+@dataclass
+class SessionCounters:
+    """Failures in sessions' background work (logged with their traceback, counted for /healthz)."""
+
+    compaction_errors: int = 0
 
 
 @dataclass
@@ -24,3 +31,4 @@ class Services:
     sandbox: Any = None  # backend.sandbox.SandboxManager | None
     reminders: ReminderWaker | None = None
     workflows: Any = None  # backend.workflows.WorkflowEngine | None
+    counters: SessionCounters = field(default_factory=SessionCounters)

@@ -70,6 +70,7 @@ class Session:
         self._closed = False
         #: a turn's end that was delivered live but could not be stored yet (see _commit)
         self._unstored_done: dict[str, Any] | None = None
+        self._compaction: asyncio.Task[None] | None = None
 
     # --- EventSink ------------------------------------------------------------------------------------
     def emit(self, type_: str, **fields: Any) -> None:
@@ -387,16 +388,24 @@ class Session:
         return json.dumps(state, ensure_ascii=False, default=str)
 
     def _compact_later(self, built: BuiltTeam, finished: Turn) -> None:
-        """Fold old turns into the summary now, between turns, rather than before the next reply."""
+        """Fold old turns into the summary now, between turns, rather than before the next reply.
+
+        The task belongs to the session: one at a time, cancelled by close(), and a failure is
+        logged with its traceback and counted (``/healthz``), never swallowed."""
 
         async def compact() -> None:
             for context in built.contexts.values():
                 if self._current not in (None, finished) or built is not self._team:
                     return  # a new turn started: it folds for itself
-                with contextlib.suppress(Exception):
+                try:
                     await context.compact()
+                except Exception:
+                    self.services.counters.compaction_errors += 1
+                    logger.exception("session %s: folding the context between turns failed", self.id)
 
-        asyncio.get_running_loop().create_task(compact())
+        if self._compaction is not None and not self._compaction.done():
+            return  # the previous fold is still running; the next turn folds for itself if needed
+        self._compaction = asyncio.get_running_loop().create_task(compact(), name=f"compact-{self.id}")
 
     # --- hooks from the team --------------------------------------------------------------------------
     def _on_delta(self, agent: str, text: str) -> None:
@@ -595,7 +604,7 @@ class Session:
         self.questions.detach()
         if self._current is not None:
             self._current.token.cancel()
-        for task in (self._turn_task, self._worker):
+        for task in (self._turn_task, self._worker, self._compaction):
             if task is not None and not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -7,6 +7,8 @@ backpressure, and the client gets every event.
 
 from __future__ import annotations
 
+import pytest
+
 from backend.server.connection import MAX_WRITE_BUFFER
 from tests.conftest import RunningServer
 from tests.support.client import UNIT, WsClient
@@ -38,3 +40,25 @@ async def test_a_timeline_larger_than_the_send_buffer_replays_completely(
         assert (await reader.recv_until("pong"))[-1]["type"] == "pong"
     finally:
         await reader.close()
+
+
+async def test_a_failing_fold_between_turns_is_logged_and_counted(
+    server: RunningServer, client: WsClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The background fold belongs to the session: its failure shows in the log and /healthz, never vanishes."""
+    from backend.context.model_context import BudgetedChatCompletionContext
+
+    async def broken(self: object) -> None:
+        raise RuntimeError("fold exploded")
+
+    monkeypatch.setattr(BudgetedChatCompletionContext, "compact", broken)
+    assert server.runtime is not None
+    app = server.runtime.app
+    sid = (await client.turn("hello"))[0]["session_id"]
+    session = app.sessions.live(sid)
+    assert session is not None and session._compaction is not None
+    await session._compaction
+    assert app.sessions.services.counters.compaction_errors == 1
+    assert "folding the context between turns failed" in caplog.text
+    events = await client.turn("still fine?", session_id=sid)
+    assert events[-1]["status"] == "ok"
