@@ -334,24 +334,61 @@ _RISKY_GIT_KEYS = (
     (re.compile(r"^(?:sequence\.editor|uploadpack\.packobjectshook|core\.hookspath)$"), "runs a program"),
 )
 _GIT_SECTION = re.compile(r'^\[\s*([A-Za-z0-9.-]+)(?:\s+"((?:[^"\\]|\\.)*)")?\s*\]')
-_GIT_KEY = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)\s*(?:=|$)")
+_GIT_KEY = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)[ \t]*(?:=|$|(?=[;#]))")
+
+
+#: git's ``isspace``: Python's ``str.strip`` also strips U+001C..U+001F, U+0085, U+2028..., which git
+#: keeps inside a value; stripping them would let a value hide a fake section header.
+_GIT_SPACE = " \t\n\v\f\r"
+
+
+def _value_continues(value: str) -> bool:
+    """Whether a config value ends with a backslash-newline continuation (outside a comment)."""
+    quoted = False
+    i = 0
+    while i < len(value):
+        char = value[i]
+        if char == "\\":
+            if i + 1 == len(value):
+                return True
+            i += 2
+            continue
+        if char == '"':
+            quoted = not quoted
+        elif char in ";#" and not quoted:
+            return False
+        i += 1
+    return False
 
 
 def risky_git_config(text: str) -> list[str]:
-    """Keys in a repository's git config that could make a read-only git command run a program."""
+    """Keys in a repository's git config that could make a read-only git command run a program.
+
+    Lines are read as git reads them (a UTF-8 BOM skipped, ``\\n`` the only line break, git's
+    whitespace, backslash-newline continuing a value); a line that is neither a section header, a
+    key nor a comment is reported too, so a file we cannot read the way git does is never trusted.
+    """
     found: list[str] = []
     section = ""
-    for raw in text.splitlines():
-        line = raw.strip()
+    continued = False
+    for number, raw in enumerate(text.removeprefix("\ufeff").split("\n"), start=1):
+        if continued:
+            continued = _value_continues(raw.rstrip("\r"))
+            continue
+        line = raw.strip(_GIT_SPACE)
         if not line or line[0] in "#;":
             continue
         if header := _GIT_SECTION.match(line):
             name, sub = header.group(1).lower(), header.group(2)
             section = f"{name}.{sub}" if sub is not None else name
-            line = line[header.end() :].strip()
-            if not line:
+            line = line[header.end() :].strip(_GIT_SPACE)
+            if not line or line[0] in "#;":
                 continue
-        if key := _GIT_KEY.match(line):
-            full = f"{section}.{key.group(1).lower()}"
-            found.extend(f"{full} ({why})" for pattern, why in _RISKY_GIT_KEYS if pattern.match(full))
+        key = _GIT_KEY.match(line)
+        if key is None:
+            found.append(f"line {number} (a line this check cannot read the way git does)")
+            continue
+        full = f"{section}.{key.group(1).lower()}"
+        found.extend(f"{full} ({why})" for pattern, why in _RISKY_GIT_KEYS if pattern.match(full))
+        continued = _value_continues(line[key.end() :]) if line[key.end() - 1 : key.end()] == "=" else False
     return found

@@ -50,6 +50,7 @@ class Options:
     denied: Mapping[str, str] = field(default_factory=dict)  # option -> why, for a clearer message
     numeric: bool = False  # accepts -NUM (head -5, grep -3)
     separate: bool = False  # short options with values must stand alone (tree's own parser)
+    short_equals: bool = False  # ``-fVALUE`` may be written ``-f=VALUE`` (ripgrep's parser drops the '=')
 
 
 def opts(
@@ -61,10 +62,11 @@ def opts(
     deny: Mapping[str, str] | None = None,
     numeric: bool = False,
     separate: bool = False,
+    short_equals: bool = False,
 ) -> Options:
     """Build an :class:`Options` table from space-separated option names; ``deny`` maps why -> names."""
     denied = {name: why for why, names in (deny or {}).items() for name in names.split()}
-    return Options(words(flags), words(values), words(paths), words(optional), denied, numeric, separate)
+    return Options(words(flags), words(values), words(paths), words(optional), denied, numeric, separate, short_equals)
 
 
 @dataclass(slots=True)
@@ -173,7 +175,7 @@ def parse(prog: str, args: list[str], spec: Options, confine: Confiner) -> Parse
                     rest, i = args[i], i + 1
                     emit(rest)
                 if name in spec.paths:
-                    confine(rest)
+                    confine(rest[1:] if spec.short_equals and rest.startswith("=") else rest)
                 break
             _unknown(prog, name)
     return out
@@ -252,6 +254,7 @@ _RG = opts(
     "--type-clear --type-not",
     "-f --file --ignore-file",
     deny={_RUNS: "--pre --pre-glob -z --search-zip --hostname-bin", _SYMLINKS: "-L --follow"},
+    short_equals=True,
 )
 _TREE = opts(
     "-a -d -f -x -q -N -Q -p -u -g -s -h -D -F -v -t -c -U -r -i -A -S -n -C -X -J "

@@ -14,6 +14,7 @@ import pytest
 
 from backend.settings import Settings
 from backend.tools.terminal import execute_command
+from backend.tools.terminal_policy import risky_git_config
 
 ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
 
@@ -119,3 +120,41 @@ async def test_a_linked_worktree_pointing_elsewhere_is_refused(tmp_path: Path, r
     (work / ".git").write_text(f"gitdir: {repo / '.git'}\n")
     refused = await run(work, "git status")
     assert refused is not None and "elsewhere" in refused
+
+
+#: Config files that git reads differently from a naive line parser: a BOM, a value holding U+001C or
+#: U+2028 (Python's splitlines/strip treat them as line breaks/space, git does not), backslash-newline
+#: continuations inside and outside quotes, comments, odd spacing.
+HIDDEN_KEYS = [
+    '\ufeff[filter "x"]\n\tclean = id\n',
+    "[core]\n\tfoo = a\x1c[x]\n\tpager = id\n",
+    "[core]\n\tfoo = a\u2028[x]\n\tpager = id\n",
+    '[core]\n\tfoo = "a\\\n[x]"\n\tpager = id\n',
+    "[core]\n\tfoo = a\\\n[x]\n\tpager = id\n",
+    "[core]\n\tfoo = a ; x \\\n\tpager = id\n",
+    "[core]\n# x \\\n\tpager = id\n",
+    "[core];c\n\tfsmonitor = id\n",
+    "[core]\r\n\thooksPath = hooks\r\n",
+    "[CORE]\n\tSSHCOMMAND=id\n",
+    '[diff\t"a"]\n\ttextconv = id\n',
+    "[filter.x]\n\tprocess = id\n",
+    '[merge "m"] driver = id\n',
+    "[credential]\n\thelper = id\n",
+]
+
+
+@pytest.mark.parametrize("config", HIDDEN_KEYS)
+def test_the_config_scan_sees_every_key_git_sees(config: str, tmp_path: Path) -> None:
+    """Against the real git as the oracle: whatever risky key git reads from a file, the scan reports."""
+    path = tmp_path / "config"
+    path.write_bytes(config.encode("utf-8"))
+    run = subprocess.run(
+        ["git", "config", "--file", str(path), "--no-includes", "--list", "--name-only"],
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1"},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    risky = [
+        key for key in run.stdout.split() if risky_git_config(f"[{key.rsplit('.', 1)[0]}]\n{key.rsplit('.', 1)[1]}=x\n")
+    ]
+    assert run.returncode == 0 and risky, "the case must be a config git reads, with a risky key"
+    assert risky_git_config(config)

@@ -96,6 +96,9 @@ def _path_cases() -> list[str]:
                 flags = sorted(f for f in spec.flags if len(f) == 2)
                 if flags and not spec.separate:
                     cases.append(f"{prog} {flags[0]}{option[1]}{OUTSIDE}{tail}")  # clustered: -if/etc/shadow
+                if spec.short_equals:
+                    cases.append(f"{prog} {option}={OUTSIDE}{tail}")  # rg: -f=/etc/shadow means /etc/shadow
+                    cases.append(f"{prog} {flags[0]}{option[1]}={OUTSIDE}{tail}")
     return cases
 
 
@@ -154,3 +157,14 @@ def test_git_takes_the_next_word_for_every_option_we_let_take_it(sub: str, tmp_p
         output = result.stdout + result.stderr
         for sign in ("ambiguous argument 'ZZMARKER'", "pathspec 'ZZMARKER'", "no such path 'ZZMARKER'"):
             assert sign not in output, f"git {sub} {option} does not take the next word: {output[:200]}"
+
+
+@pytest.mark.skipif(shutil.which("rg") is None, reason="ripgrep is not installed")
+def test_ripgrep_reads_the_file_after_an_equals_sign(tmp_path: Path) -> None:
+    """Against the real rg: '-f=FILE' reads FILE (the '=' is dropped), which is why the policy confines FILE."""
+    (tmp_path / "patterns").write_text("needle\n")
+    (tmp_path / "haystack").write_text("a needle here\n")
+    run = subprocess.run(
+        ["rg", "--no-config", "-f=patterns", "haystack"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert run.returncode == 0 and "needle" in run.stdout
