@@ -332,6 +332,15 @@ _RISKY_GIT_KEYS = (
     (re.compile(r"^pager\..+$"), "runs a pager"),
     (re.compile(r"^gpg(?:\..+)?\.program$"), "runs a signature program"),
     (re.compile(r"^(?:sequence\.editor|uploadpack\.packobjectshook|core\.hookspath)$"), "runs a program"),
+    (re.compile(r"^core\.alternaterefscommand$"), "runs a program"),
+    # Config twins of path options: blame.ignoreRevsFile prints the first line of any file in its
+    # error ("invalid object name: <line>"), like --ignore-revs-file.
+    (
+        re.compile(
+            r"^(?:blame\.ignorerevsfile|mailmap\.file|diff\.orderfile|core\.excludesfile|core\.attributesfile)$"
+        ),
+        "makes git read a file named in the config, which may be outside the workdir",
+    ),
 )
 _GIT_SECTION = re.compile(r'^\[\s*([A-Za-z0-9.-]+)(?:\s+"((?:[^"\\]|\\.)*)")?\s*\]')
 _GIT_KEY = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)[ \t]*(?:=|$|(?=[;#]))")

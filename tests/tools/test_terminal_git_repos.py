@@ -86,6 +86,12 @@ async def test_commondir_outside_the_workdir_is_refused(repo: Path, tmp_path: Pa
         ('[merge "x"]\n\tdriver = id\n', "merge.x.driver"),
         ('[filter "x"]\n\tprocess = id\n', "filter.x.process"),
         ("[core]\n\tworktree = /etc\n", "core.worktree"),
+        ("[blame]\n\tignoreRevsFile = /etc/shadow\n", "blame.ignorerevsfile"),
+        ("[mailmap]\n\tfile = /etc/shadow\n", "mailmap.file"),
+        ("[diff]\n\torderFile = /etc/shadow\n", "diff.orderfile"),
+        ("[core]\n\texcludesFile = /etc/shadow\n", "core.excludesfile"),
+        ("[core]\n\tattributesFile = /etc/shadow\n", "core.attributesfile"),
+        ("[core]\n\talternateRefsCommand = id\n", "core.alternaterefscommand"),
     ],
 )
 async def test_risky_repository_config_is_refused(repo: Path, config: str, named: str) -> None:
@@ -158,3 +164,15 @@ def test_the_config_scan_sees_every_key_git_sees(config: str, tmp_path: Path) ->
     ]
     assert run.returncode == 0 and risky, "the case must be a config git reads, with a risky key"
     assert risky_git_config(config)
+
+
+def test_blame_ignore_revs_file_in_config_would_leak_a_line(repo: Path, tmp_path: Path) -> None:
+    """Why blame.ignoreRevsFile is refused: real git prints the file's first line in its error."""
+    secret = tmp_path / "secret"
+    secret.write_text("first-secret-line\n")
+    run = subprocess.run(
+        ["git", "-c", f"blame.ignoreRevsFile={secret}", "blame", "README.md"],
+        cwd=repo, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1"},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert "first-secret-line" in run.stderr
