@@ -37,10 +37,29 @@ def workdir_problem(workdir: Path, *, data_dir: Path, env_file: Path | None, cod
     return None
 
 
+#: what the terminal's confinement shows every command besides the workdir (read-only system dirs)
+CONFINED_SYSTEM_DIRS = (Path("/usr"), Path("/bin"), Path("/sbin"), Path("/lib"), Path("/lib32"), Path("/lib64"))
+
+
+def exposure_problem(*, data_dir: Path, env_file: Path | None) -> str | None:
+    """Why the data dir or ``.env`` would be visible inside the confinement (under ``/usr``...), or None."""
+    for path, what in ((data_dir, "the data dir"), (env_file, "the .env file")):
+        if path is None or (what == "the .env file" and not path.exists()):
+            continue
+        for system in CONFINED_SYSTEM_DIRS:
+            if _contains(system.resolve(), path.resolve()):
+                return (
+                    f"{what} ({path}) is under {system}, which every confined terminal command can read; "
+                    "keep DATA_DIR and .env outside /usr and the /lib, /bin directories"
+                )
+    return None
+
+
 def prepare_workdir(settings: Settings, *, env_file: Path | None = Path(".env")) -> Path:
     """Check AGENT_WORKDIR (create the default one); raise SettingsError for an unsafe one."""
     workdir = settings.agent_workdir
     problem = workdir_problem(workdir, data_dir=settings.data_dir, env_file=env_file)
+    problem = problem or exposure_problem(data_dir=settings.data_dir, env_file=env_file)
     if problem is not None:
         if not settings.allow_unsafe_workdir:
             raise SettingsError(
