@@ -375,9 +375,14 @@ GIT_CONFIG_OVERRIDES = sorted(
         "gpg.ssh.program=false gpg.x509.program=false protocol.allow=never core.sshCommand=false credential.helper="
     )
 )
-_GIT_NO_EXT = dict.fromkeys(("diff", "log", "show"), ("--no-ext-diff", "--no-textconv")) | dict.fromkeys(
-    ("blame", "grep"), ("--no-textconv",)
-)
+#: After the subcommand. ``--ignore-submodules=all`` keeps status/diff from running git inside a
+#: submodule checked out in the workdir (its own ``sub/.git/config`` could define a filter the
+#: pre-flight never reads); on the command line it beats ``submodule.*.ignore`` from any config.
+_GIT_NO_EXT = dict.fromkeys(("diff", "log", "show"), ("--no-ext-diff", "--no-textconv", "--ignore-submodules=all")) | {
+    "blame": ("--no-textconv",),
+    "grep": ("--no-textconv",),
+    "status": ("--ignore-submodules=all",),
+}
 _NOT_ALLOWED = {
     "writes files": "--output --output-directory -o",
     _RUNS: "--ext-diff --textconv --exec-path --upload-pack --receive-pack --exec --open-files-in-pager -O",
@@ -385,6 +390,7 @@ _NOT_ALLOWED = {
     "reaches outside the workdir": "--no-index --orderfile --git-dir --work-tree --resolve-git-dir",
     "runs gpg": "--show-signature",
     "changes git configuration": "--config-env",
+    "runs git inside submodules, whose own config is not inspected": "--ignore-submodules --submodule",
 }
 #: What git's revision walker and diff machinery accept in log/show/diff/shortlog (allowlist).
 _REV_FLAGS = (
@@ -415,7 +421,7 @@ _GIT_TABLES: dict[str, Options] = {
     "status": opts(
         "-s -b -v -z --short --branch --show-stash --long --verbose --no-column --ahead-behind "
         "--no-ahead-behind --renames --no-renames",
-        optional="-u --untracked-files --porcelain --ignored --ignore-submodules --find-renames --column",
+        optional="-u --untracked-files --porcelain --ignored --find-renames --column",
     ),
     "log": opts(
         f"{_REV_FLAGS} {_DIFF_FLAGS}",

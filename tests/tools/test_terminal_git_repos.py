@@ -7,6 +7,7 @@ aliases, credential helpers, pagers) must be refused before git starts, and noth
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -176,3 +177,37 @@ def test_blame_ignore_revs_file_in_config_would_leak_a_line(repo: Path, tmp_path
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert "first-secret-line" in run.stderr
+
+
+def plant_nested_submodule(repo: Path) -> None:
+    """A submodule checked out with its own .git directory, whose config defines a failing filter."""
+    sub = repo / "sub"
+    sub.mkdir()
+    git(sub, "init", "-q")
+    (sub / "f").write_text("a\n")
+    git(sub, "add", "f")
+    git(sub, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "sub")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=sub, env=ENV, capture_output=True, text=True, check=True)
+    git(repo, "update-index", "--add", "--cacheinfo", f"160000,{head.stdout.strip()},sub")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "gitlink")
+    with (sub / ".git" / "config").open("a") as handle:
+        handle.write('[filter "x"]\n\tclean = false\n\trequired = true\n')
+    (sub / ".gitattributes").write_text("* filter=x\n")
+    later = (sub / "f").stat().st_mtime + 3600
+    os.utime(sub / "f", (later, later))  # stat-dirty: git must re-read f through the filter
+
+
+@pytest.mark.parametrize("command", ["git status", "git diff", "git diff HEAD --stat"])
+async def test_a_nested_submodule_is_never_entered(repo: Path, command: str) -> None:
+    """status/diff would run git inside sub/ with sub/.git/config's filter: --ignore-submodules=all stops it."""
+    plant_nested_submodule(repo)
+    settings = Settings.from_env({"DATA_DIR": str(repo.parent / "data"), "AGENT_WORKDIR": str(repo)})
+    outcome = await execute_command(command, settings=settings)
+    assert outcome.refused is None and outcome.exit_code == 0, outcome.output
+    assert "filter" not in outcome.output and "--ignore-submodules=all" in outcome.argv
+
+
+async def test_submodule_options_that_would_enter_it_are_refused(repo: Path) -> None:
+    """A user's --ignore-submodules=none or --submodule=diff would undo that: refused."""
+    for command in ("git status --ignore-submodules=none", "git diff --submodule=diff", "git diff --ignore-sub=none"):
+        assert await run(repo, command) is not None, command

@@ -130,7 +130,7 @@ def _all_long() -> set[str]:
     names: set[str] = set()
     for spec in SPECS.values():
         names |= long_names(spec)
-    return names | {"--no-ext-diff", "--no-textconv", "--no-config", "--"}
+    return names | {"--no-ext-diff", "--no-textconv", "--no-config", "--ignore-submodules", "--"}
 
 
 @pytest.mark.parametrize("command", ["git log --no-", "ls --s", "grep --in x README.md", "git grep --fi x"])
