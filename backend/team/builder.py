@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.base import Handoff, TerminationCondition
@@ -123,6 +123,24 @@ class TeamFactory:
             for spec in matches:
                 chosen[spec.name] = spec
         return list(chosen.values())
+
+    def fixed_prompt_tokens(self) -> dict[str, int]:
+        """Agent -> tokens of its fixed prompt: the system message plus every tool and handoff schema.
+
+        Counted with the same counter the context budget uses, as an empty conversation would be sent;
+        this is what every request of that agent costs before the user has said anything.
+        """
+        result: dict[str, int] = {}
+        for agent in self.spec.agents:
+            schemas: list[Any] = [
+                SessionTool(spec, cast(ToolDeps, None)).schema  # schema only: never run
+                for spec in self._tools[agent.name]
+            ]
+            if self.tools_enabled:
+                schemas += [Handoff(target=t).handoff_tool.schema for t in agent.handoffs]
+            system = [SystemMessage(content=self._system[agent.name])]
+            result[agent.name] = self.counter.count_request(system, schemas)
+        return result
 
     def agents_holding(self) -> dict[str, list[str]]:
         """Tool name -> agents of this team that hold it (for the tool listing)."""

@@ -43,6 +43,34 @@ def describe_validation_error(name: str, exc: ValidationError) -> str:
     return f"invalid arguments for {name}: " + "; ".join(parts)
 
 
+def compact_parameters(node: Any) -> Any:
+    """A pydantic JSON schema without the tokens a model does not need (every agent pays for them).
+
+    Drops ``title`` (it repeats the property name) and turns an optional ``anyOf [X, null]`` with a
+    ``null`` default into plain ``X``: the property is already optional by not being ``required``,
+    and the argument model still accepts ``null``. Nothing else changes.
+    """
+    if isinstance(node, list):
+        return [compact_parameters(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "title" and isinstance(value, str):
+            continue
+        if key == "properties" and isinstance(value, dict):
+            out[key] = {name: compact_parameters(prop) for name, prop in value.items()}
+        else:
+            out[key] = compact_parameters(value)
+    variants = out.get("anyOf")
+    if isinstance(variants, list) and "default" in out and out["default"] is None:
+        kept = [v for v in variants if v != {"type": "null"}]
+        if len(kept) == 1 and len(variants) == 2:
+            del out["anyOf"], out["default"]
+            out = {**kept[0], **out}
+    return out
+
+
 class SessionTool(BaseTool[BaseModel, _Result]):
     #: ``BaseTool.schema`` regenerates the pydantic JSON schema on every access (every team build
     #: and every model call reads it: ~0.5 ms per tool). The schema of a spec never changes.
@@ -59,7 +87,15 @@ class SessionTool(BaseTool[BaseModel, _Result]):
         key = f"{self._spec.name}:{id(self._spec.args_model)}"
         cached = self._schemas.get(key)
         if cached is None:
-            cached = self._schemas[key] = super().schema
+            schema = super().schema
+            if "parameters" in schema:
+                parameters = compact_parameters(schema["parameters"])
+                # the argument model still refuses unknown arguments; the model need not be told
+                parameters.pop("additionalProperties", None)
+                if parameters.get("required") == []:
+                    del parameters["required"]
+                schema["parameters"] = parameters
+            cached = self._schemas[key] = schema
         return cached
 
     async def run(self, args: BaseModel, cancellation_token: CancellationToken) -> Any:

@@ -12,11 +12,10 @@ MAX_OPTIONS = 10
 
 async def ask_user_question(
     deps: ToolDeps,
-    question: Annotated[str, "The question, in one or two sentences."],
-    options: Annotated[list[str] | None, "Optional short answers the user can pick from."] = None,
+    question: str,
+    options: Annotated[list[str] | None, "Short answers to pick from"] = None,
 ) -> str:
-    """Ask the user a question and wait for the answer. Use it when you need information only the
-    user has (a preference, a missing detail, a confirmation). Returns the user's answer."""
+    """Ask the user for something only they know (a preference, a detail) and wait for the answer."""
     question = question.strip()
     if not question:
         raise ToolError("question must not be empty")

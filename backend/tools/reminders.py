@@ -65,12 +65,11 @@ async def schedule_reminder(
     deps: ToolDeps,
     when: Annotated[
         str,
-        "When to remind, as the user said it: 'in 10 minutes', 'tomorrow at 9am', '明天早上9点', "
-        "'下周一下午3点', '半小时后' or an ISO time like '2026-11-22T09:00'",
+        "As the user said it: 'in 10 minutes', 'tomorrow 9am', '明天早上9点', or ISO '2026-11-22T09:00'",
     ],
     message: Annotated[str, "What to remind the user of; '/run <workflow>' runs that saved workflow when it fires"],
     repeat: Annotated[
-        str | None, "Optional: hourly, daily, weekly, weekdays, or a cron expression like '0 9 * * 1-5'"
+        str | None, "hourly, daily, weekly, weekdays or cron '0 9 * * 1-5'"
     ] = None,
 ) -> str:
     """Schedule a reminder for the user. The answer states the exact time understood; relay it."""
@@ -107,7 +106,7 @@ async def list_reminders(deps: ToolDeps) -> str:
     return "\n".join(lines)
 
 
-async def cancel_reminder(deps: ToolDeps, reminder_id: Annotated[int, "The reminder's id (the number after #)"]) -> str:
+async def cancel_reminder(deps: ToolDeps, reminder_id: Annotated[int, "The number after #"]) -> str:
     """Cancel a scheduled reminder (a repeating one stops for good)."""
     repo = _repo(deps)
     row = await repo.cancel(deps.session_id, reminder_id)

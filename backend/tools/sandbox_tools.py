@@ -46,19 +46,15 @@ def format_exec(result: ExecResult) -> str:
     return f"{header}\n{body}" if body else f"{header} (no output)"
 
 
-async def sandbox_exec(deps: ToolDeps, command: Annotated[str, "shell command (sh syntax)"]) -> str:
-    """Run a shell command in this session's isolated Linux sandbox (Debian, python3, no network).
-
-    The working directory is /workspace; files there last until the sandbox is reset or idles out.
-    Background processes end when the command returns.
-    """
+async def sandbox_exec(deps: ToolDeps, command: Annotated[str, "sh syntax"]) -> str:
+    """Run a shell command in the session's sandbox (Debian, python3, no network, cwd /workspace)."""
     if not command.strip():
         raise ToolError("command is empty")
     return format_exec(await _manager(deps).exec(deps.session_id, command))
 
 
 async def sandbox_run_python(deps: ToolDeps, code: Annotated[str, "Python 3 source; print() what you need"]) -> str:
-    """Run Python 3 code in the session's sandbox (cwd /workspace, no network) and return its output."""
+    """Run Python 3 code in the sandbox; returns its output."""
     if not code.strip():
         raise ToolError("code is empty")
     return format_exec(await _manager(deps).run_python(deps.session_id, code))
@@ -66,15 +62,15 @@ async def sandbox_run_python(deps: ToolDeps, code: Annotated[str, "Python 3 sour
 
 async def sandbox_write_file(
     deps: ToolDeps,
-    path: Annotated[str, "file path relative to /workspace"],
-    content: Annotated[str, "full text content"],
+    path: Annotated[str, "relative to /workspace"],
+    content: str,
 ) -> str:
     """Create or overwrite a text file in the sandbox's /workspace."""
     target = await _manager(deps).write_file(deps.session_id, path, content)
     return f"[wrote {len(content.encode('utf-8'))} bytes to {target}]"
 
 
-async def sandbox_read_file(deps: ToolDeps, path: Annotated[str, "file path relative to /workspace"]) -> str:
+async def sandbox_read_file(deps: ToolDeps, path: Annotated[str, "relative to /workspace"]) -> str:
     """Read a text file from the sandbox's /workspace."""
     content, truncated = await _manager(deps).read_file(deps.session_id, path, limit=TOOL_OUTPUT_CHARS)
     header = f"[{path}: first {TOOL_OUTPUT_CHARS} bytes; file is longer]" if truncated else f"[{path}]"

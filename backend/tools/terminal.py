@@ -422,14 +422,12 @@ async def terminal_health(settings: Settings) -> dict[str, object]:
 # --- the tool --------------------------------------------------------------------------------------
 async def run_terminal_command(
     deps: ToolDeps,
-    command: Annotated[str, "One command, e.g. `ls -la`, `grep -rn TODO src`, `git log --oneline -5`"],
+    command: Annotated[str, "e.g. `ls -la`, `grep -rn TODO src`, `git log -5`"],
 ) -> str:
-    """Run one read-only command in the workdir and return its output and exit code.
+    """Run one read-only command in the workdir; returns output and exit code.
 
-    Allowed: pwd, ls, cat, head, tail, wc, grep, rg, find, tree, echo, date, and read-only git
-    (status, log, diff, show, branch, tag, blame, grep, ls-files, rev-parse, shortlog, describe).
-    No shell: pipes, redirection, `;`, `&&`, `$VAR` and globs are refused; quote patterns. Paths
-    must stay inside the workdir. To run code or tests use the sandbox tools.
+    ls, cat, head, tail, wc, grep, rg, find, tree, read-only git. No shell syntax (pipes, `;`,
+    `$VAR`, globs). Run code in the sandbox.
     """
     outcome = await execute_command(command, settings=deps.settings, sandbox=deps.sandbox, session_id=deps.session_id)
     if outcome.refused is not None:

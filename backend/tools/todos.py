@@ -132,11 +132,11 @@ def _missing(todo_id: int) -> ToolError:
 async def add_todo(
     deps: ToolDeps,
     title: Annotated[str, "What to do, in a few words"],
-    notes: Annotated[str | None, "Optional details"] = None,
-    due: Annotated[str | None, "Optional due date/time, e.g. 'friday 5pm', '明天', '2026-11-27'"] = None,
+    notes: str | None = None,
+    due: Annotated[str | None, "e.g. 'friday 5pm', '明天', '2026-11-27'"] = None,
     priority: Annotated[str | None, "low, normal (default) or high"] = None,
 ) -> str:
-    """Add a todo to this session's shared list. Returns the new todo's line with its id."""
+    """Add a todo to the session's list; returns it with its id."""
     row = await _repo(deps).add(
         deps.session_id,
         _title(title),
@@ -151,9 +151,9 @@ async def add_todo(
 
 async def list_todos(
     deps: ToolDeps,
-    status: Annotated[str | None, "open, done or all (default: all, open ones first)"] = None,
+    status: Annotated[str | None, "open, done or all (default)"] = None,
 ) -> str:
-    """List this session's todos, one line each: id, [ ] open or [x] done, title, due, priority."""
+    """List the session's todos (open first)."""
     wanted = None if status is None or status.strip().lower() in ("", "all") else _status(status)
     repo = _repo(deps)
     counts = await repo.counts(deps.session_id)
@@ -172,14 +172,14 @@ async def list_todos(
 
 async def update_todo(  # noqa: PLR0917 - the tool's public signature
     deps: ToolDeps,
-    todo_id: Annotated[int, "The todo's id (the number after #)"],
-    title: Annotated[str | None, "New title"] = None,
-    notes: Annotated[str | None, "New notes; an empty string clears them"] = None,
-    due: Annotated[str | None, "New due date/time; an empty string clears it"] = None,
+    todo_id: Annotated[int, "The number after #"],
+    title: str | None = None,
+    notes: Annotated[str | None, "'' clears"] = None,
+    due: Annotated[str | None, "'' clears"] = None,
     priority: Annotated[str | None, "low, normal or high"] = None,
     status: Annotated[str | None, "open or done"] = None,
 ) -> str:
-    """Change a todo's title, notes, due date, priority or status. Only the given fields change."""
+    """Change the given fields of a todo."""
     repo = _repo(deps)
     if await repo.get(deps.session_id, todo_id) is None:
         raise _missing(todo_id)
@@ -203,7 +203,7 @@ async def update_todo(  # noqa: PLR0917 - the tool's public signature
     return f"Updated {todo_line(row, now=clock(), tz=_tz(deps))}"
 
 
-async def complete_todo(deps: ToolDeps, todo_id: Annotated[int, "The todo's id (the number after #)"]) -> str:
+async def complete_todo(deps: ToolDeps, todo_id: Annotated[int, "The number after #"]) -> str:
     """Mark a todo as done."""
     repo = _repo(deps)
     row = await repo.get(deps.session_id, todo_id)
@@ -218,8 +218,8 @@ async def complete_todo(deps: ToolDeps, todo_id: Annotated[int, "The todo's id (
     return f"Completed {todo_line(updated, now=clock(), tz=_tz(deps))}"
 
 
-async def delete_todo(deps: ToolDeps, todo_id: Annotated[int, "The todo's id (the number after #)"]) -> str:
-    """Delete a todo for good (to finish one, use complete_todo instead)."""
+async def delete_todo(deps: ToolDeps, todo_id: Annotated[int, "The number after #"]) -> str:
+    """Delete a todo (to finish one, use complete_todo)."""
     row = await _repo(deps).delete(deps.session_id, todo_id)
     if row is None:
         raise _missing(todo_id)
