@@ -13,9 +13,9 @@ MAX_OPTIONS = 10
 async def ask_user_question(
     deps: ToolDeps,
     question: str,
-    options: Annotated[list[str] | None, "Short answers to pick from"] = None,
+    options: Annotated[list[str] | None, "Answers to pick from"] = None,
 ) -> str:
-    """Ask the user for something only they know (a preference, a detail) and wait for the answer."""
+    """Ask the user something only they know; waits for the answer."""
     question = question.strip()
     if not question:
         raise ToolError("question must not be empty")

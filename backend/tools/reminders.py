@@ -65,14 +65,12 @@ async def schedule_reminder(
     deps: ToolDeps,
     when: Annotated[
         str,
-        "As the user said it: 'in 10 minutes', 'tomorrow 9am', '明天早上9点', or ISO '2026-11-22T09:00'",
+        "As said: 'in 10 minutes', '明天早上9点', ISO...",
     ],
-    message: Annotated[str, "What to remind the user of; '/run <workflow>' runs that saved workflow when it fires"],
-    repeat: Annotated[
-        str | None, "hourly, daily, weekly, weekdays or cron '0 9 * * 1-5'"
-    ] = None,
+    message: Annotated[str, "'/run <workflow>' runs a workflow"],
+    repeat: Annotated[str | None, "daily, weekdays, cron..."] = None,
 ) -> str:
-    """Schedule a reminder for the user. The answer states the exact time understood; relay it."""
+    """Schedule a reminder; relay the exact time it answers."""
     text = message.strip()
     if not text:
         raise ToolError("A reminder needs a message.")
@@ -106,7 +104,7 @@ async def list_reminders(deps: ToolDeps) -> str:
     return "\n".join(lines)
 
 
-async def cancel_reminder(deps: ToolDeps, reminder_id: Annotated[int, "The number after #"]) -> str:
+async def cancel_reminder(deps: ToolDeps, reminder_id: int) -> str:
     """Cancel a scheduled reminder (a repeating one stops for good)."""
     repo = _repo(deps)
     row = await repo.cancel(deps.session_id, reminder_id)

@@ -47,13 +47,13 @@ def format_exec(result: ExecResult) -> str:
 
 
 async def sandbox_exec(deps: ToolDeps, command: Annotated[str, "sh syntax"]) -> str:
-    """Run a shell command in the session's sandbox (Debian, python3, no network, cwd /workspace)."""
+    """Run a shell command in the sandbox (python3, no network, cwd /workspace)."""
     if not command.strip():
         raise ToolError("command is empty")
     return format_exec(await _manager(deps).exec(deps.session_id, command))
 
 
-async def sandbox_run_python(deps: ToolDeps, code: Annotated[str, "Python 3 source; print() what you need"]) -> str:
+async def sandbox_run_python(deps: ToolDeps, code: Annotated[str, "print() results"]) -> str:
     """Run Python 3 code in the sandbox; returns its output."""
     if not code.strip():
         raise ToolError("code is empty")
@@ -65,13 +65,13 @@ async def sandbox_write_file(
     path: Annotated[str, "relative to /workspace"],
     content: str,
 ) -> str:
-    """Create or overwrite a text file in the sandbox's /workspace."""
+    """Write a text file in the sandbox."""
     target = await _manager(deps).write_file(deps.session_id, path, content)
     return f"[wrote {len(content.encode('utf-8'))} bytes to {target}]"
 
 
 async def sandbox_read_file(deps: ToolDeps, path: Annotated[str, "relative to /workspace"]) -> str:
-    """Read a text file from the sandbox's /workspace."""
+    """Read a text file in the sandbox."""
     content, truncated = await _manager(deps).read_file(deps.session_id, path, limit=TOOL_OUTPUT_CHARS)
     header = f"[{path}: first {TOOL_OUTPUT_CHARS} bytes; file is longer]" if truncated else f"[{path}]"
     return f"{header}\n{content}"

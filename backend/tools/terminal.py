@@ -422,13 +422,9 @@ async def terminal_health(settings: Settings) -> dict[str, object]:
 # --- the tool --------------------------------------------------------------------------------------
 async def run_terminal_command(
     deps: ToolDeps,
-    command: Annotated[str, "e.g. `ls -la`, `grep -rn TODO src`, `git log -5`"],
+    command: Annotated[str, "e.g. `grep -rn TODO src`"],
 ) -> str:
-    """Run one read-only command in the workdir; returns output and exit code.
-
-    ls, cat, head, tail, wc, grep, rg, find, tree, read-only git. No shell syntax (pipes, `;`,
-    `$VAR`, globs). Run code in the sandbox.
-    """
+    """Run one read-only command (ls, cat, grep, rg, find, git log...) in the workdir. No shell syntax."""
     outcome = await execute_command(command, settings=deps.settings, sandbox=deps.sandbox, session_id=deps.session_id)
     if outcome.refused is not None:
         raise CommandRefusedError(outcome.refused)

@@ -131,10 +131,10 @@ def _missing(todo_id: int) -> ToolError:
 
 async def add_todo(
     deps: ToolDeps,
-    title: Annotated[str, "What to do, in a few words"],
+    title: str,
     notes: str | None = None,
-    due: Annotated[str | None, "e.g. 'friday 5pm', '明天', '2026-11-27'"] = None,
-    priority: Annotated[str | None, "low, normal (default) or high"] = None,
+    due: Annotated[str | None, "e.g. 'friday 5pm'"] = None,
+    priority: Annotated[str | None, "low, normal, high"] = None,
 ) -> str:
     """Add a todo to the session's list; returns it with its id."""
     row = await _repo(deps).add(
@@ -151,7 +151,7 @@ async def add_todo(
 
 async def list_todos(
     deps: ToolDeps,
-    status: Annotated[str | None, "open, done or all (default)"] = None,
+    status: Annotated[str | None, "open, done, all"] = None,
 ) -> str:
     """List the session's todos (open first)."""
     wanted = None if status is None or status.strip().lower() in ("", "all") else _status(status)
@@ -172,7 +172,7 @@ async def list_todos(
 
 async def update_todo(  # noqa: PLR0917 - the tool's public signature
     deps: ToolDeps,
-    todo_id: Annotated[int, "The number after #"],
+    todo_id: int,
     title: str | None = None,
     notes: Annotated[str | None, "'' clears"] = None,
     due: Annotated[str | None, "'' clears"] = None,
@@ -203,7 +203,7 @@ async def update_todo(  # noqa: PLR0917 - the tool's public signature
     return f"Updated {todo_line(row, now=clock(), tz=_tz(deps))}"
 
 
-async def complete_todo(deps: ToolDeps, todo_id: Annotated[int, "The number after #"]) -> str:
+async def complete_todo(deps: ToolDeps, todo_id: int) -> str:
     """Mark a todo as done."""
     repo = _repo(deps)
     row = await repo.get(deps.session_id, todo_id)
@@ -218,7 +218,7 @@ async def complete_todo(deps: ToolDeps, todo_id: Annotated[int, "The number afte
     return f"Completed {todo_line(updated, now=clock(), tz=_tz(deps))}"
 
 
-async def delete_todo(deps: ToolDeps, todo_id: Annotated[int, "The number after #"]) -> str:
+async def delete_todo(deps: ToolDeps, todo_id: int) -> str:
     """Delete a todo (to finish one, use complete_todo)."""
     row = await _repo(deps).delete(deps.session_id, todo_id)
     if row is None:
