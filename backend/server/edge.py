@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..settings import WILDCARD_HOSTS, Settings
-from .http import HttpError, bearer, error_response, query_token, token_matches
+from .http import OPENAI_PATHS, HttpError, bearer, error_response, openai_error_response, query_token, token_matches
 
 if TYPE_CHECKING:
     from .app import App
@@ -112,7 +112,10 @@ class Edge:
         try:
             self.check(scope)
         except HttpError as exc:
-            await error_response(exc.status, exc.message, exc.code)(scope, receive, send)
+            if scope["type"] == "http" and scope["path"] in OPENAI_PATHS:
+                await openai_error_response(exc.status, exc.message, exc.code)(scope, receive, send)
+            else:
+                await error_response(exc.status, exc.message, exc.code)(scope, receive, send)
             return
         if kind == "websocket":
             counter = self.core.counters

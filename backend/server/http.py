@@ -67,6 +67,16 @@ def error_response(
     return JSONResponse({"error": message, "code": code or _default_code(status)}, status, headers=dict(headers or {}))
 
 
+#: paths whose clients are OpenAI SDKs: errors there use OpenAI's shape, edge refusals included
+OPENAI_PATHS = frozenset({"/v1/chat/completions", "/api/chat/completions", "/v1/models"})
+
+
+def openai_error_response(status: int, message: str, code: str | None = None) -> JSONResponse:
+    kind = "invalid_request_error" if status < 500 else "api_error"
+    body = {"error": {"message": message, "type": kind, "param": None, "code": code or _default_code(status)}}
+    return JSONResponse(body, status)
+
+
 def core(conn: HTTPConnection) -> App:
     """The server's :class:`App` (sessions, store views, settings) from a request or socket."""
     return cast("App", conn.app.state.core)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from . import ops, sessions_api, static, workflows_api, ws
+from . import openai_api, ops, sessions_api, static, workflows_api, ws
 
 
 def all_routes() -> list[BaseRoute]:
     return [
         *ops.routes,  # /healthz, /v1/skills, /v1/sandbox/{id}/{view}
         *sessions_api.routes,  # /v1/sessions...: the native session API and event stream
+        *openai_api.routes,  # /v1/chat/completions, /v1/models: the OpenAI-compatible face
         *workflows_api.routes,  # /v1/workflows..., /v1/runs...: declarative workflows
         *ws.routes,  # the WebSocket protocol on / and /ws
         # --- new faces go above this line; the catch-alls stay last ---------------------------------

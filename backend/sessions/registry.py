@@ -69,8 +69,11 @@ class SessionRegistry:
         finally:
             self._loading.pop(session_id, None)
 
-    async def create(self, *, timezone: str | None = None, title: str | None = None) -> Session:
-        session_id = uuid.uuid4().hex
+    async def create(
+        self, *, timezone: str | None = None, title: str | None = None, session_id: str | None = None
+    ) -> Session:
+        """A new session (with ``session_id``: that id, e.g. derived from an OpenAI conversation id)."""
+        session_id = session_id or uuid.uuid4().hex
         row = await self.services.store.sessions.create(session_id, timezone=timezone, title=title or None)
         session = Session(row, self.services, epoch=await self.services.cluster.claim(session_id))
         self._live[session_id] = session
