@@ -73,8 +73,7 @@ async def test_zero_configuration_start_uses_the_embedded_model(tmp_path: Path) 
     env = {
         "HOST": "127.0.0.1",
         "PORT": "0",
-        "DATA_DIR": str(tmp_path / "data"),
-        "AGENT_WORKDIR": str(tmp_path),
+        "DATA_DIR": str(tmp_path / "data"),  # the workdir is its default, DATA_DIR/workspace
         "SANDBOX_ENABLED": "0",
         "LOG_LEVEL": "WARNING",
     }

@@ -39,6 +39,7 @@ class ServerProcess:
             line = self.proc.stdout.readline()
             if not line:
                 if self.proc.poll() is not None:
+                    self.proc.stdout.close()  # no descriptor left for a later test to trip over
                     raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
                 continue
             if line.startswith("{"):
