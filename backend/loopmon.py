@@ -7,10 +7,11 @@ the loop for that long (a big synchronous step, a garbage collection, a slow dis
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import statistics
 import time
 from collections import deque
+
+from .tasks import cancel_and_wait
 
 INTERVAL = 0.1
 WINDOW = 600  # samples: one minute
@@ -27,11 +28,8 @@ class LoopLagMonitor:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="loop-lag")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         while True:

@@ -34,6 +34,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from .store import ReminderRow, Store, Tx
+from .tasks import cancel_and_wait
 from .timeparse import local_timezone_name, next_occurrence
 
 logger = logging.getLogger(__name__)
@@ -98,10 +99,7 @@ class ReminderScheduler:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     # --- internals ---------------------------------------------------------------------------------
     async def _run(self) -> None:

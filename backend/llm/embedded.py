@@ -42,6 +42,7 @@ import httpx
 
 from ..errors import ModelError
 from ..settings import EMBEDDED_MODEL_NAME, Endpoint, Settings
+from ..tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -274,10 +275,7 @@ class EmbeddedModel:
         self._stopping = True
         self._endpoint = None
         task, self._supervisor = self._supervisor, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         process = self._process
         if process is not None and process.returncode is None:
             await self._terminate(process)

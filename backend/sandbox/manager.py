@@ -27,6 +27,7 @@ import docker.errors
 
 from ..errors import SandboxUnavailableError, ToolError
 from ..settings import Settings
+from ..tasks import cancel_and_wait
 from . import config, engine
 from .execio import GRACE, ExecResult, ExecStartError, RawResult, decode, panic, run_exec, to_result
 
@@ -94,11 +95,8 @@ class SandboxManager:
 
     async def close(self) -> None:
         """Stop the reaper and remove every container this instance created."""
-        if self._reaper is not None:
-            self._reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
-            self._reaper = None
+        reaper, self._reaper = self._reaper, None
+        await cancel_and_wait(reaper)
         if self._engine.available:
             await asyncio.gather(*(self.remove(sid) for sid in list(self._boxes)), return_exceptions=True)
             with contextlib.suppress(Exception):

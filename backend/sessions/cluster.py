@@ -17,7 +17,6 @@ renewed, announced or fenced.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -25,6 +24,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from ..store import Listener, Store
+from ..tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from .registry import SessionRegistry
@@ -104,11 +104,7 @@ class Coordinator:
     async def stop(self) -> None:
         if self._listener is not None:
             await self._listener.stop()
-        for task in [*self._tasks, *self._background]:
-            task.cancel()
-        for task in [*self._tasks, *self._background]:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks, *self._background)
         self._tasks = []
 
     def spawn(self, coro: object, name: str) -> None:

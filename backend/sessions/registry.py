@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ..errors import SessionNotFoundError
+from ..tasks import cancel_and_wait
 from .services import Services
 from .session import Session
 
@@ -177,11 +178,8 @@ class SessionRegistry:
         return evicted
 
     async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+        sweeper, self._sweeper = self._sweeper, None
+        await cancel_and_wait(sweeper)
         for session in list(self._live.values()):
             await session.close()
         self._live.clear()

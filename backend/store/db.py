@@ -11,8 +11,8 @@ exception.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -82,6 +82,11 @@ class Database(Protocol):
         ...
 
 
-async def joined(tx: Tx) -> AsyncIterator[Tx]:
-    """The body of ``transaction(tx)`` when the caller already holds a transaction."""
+@asynccontextmanager
+async def _joined(tx: Tx) -> AsyncIterator[Tx]:
     yield tx
+
+
+def within(tx: Tx | None, start: Callable[[], AbstractAsyncContextManager[Tx]]) -> AbstractAsyncContextManager[Tx]:
+    """``transaction(tx)`` of every engine: join the caller's transaction, or ``start()`` a new one."""
+    return _joined(tx) if tx is not None else start()

@@ -13,10 +13,10 @@ With SQLite there is one process: nothing to announce, no listener.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
+from ..tasks import cancel_and_wait
 from .commands import COMMANDS_CHANNEL
 from .db import Database, Tx
 
@@ -61,10 +61,7 @@ class Listener:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         from psycopg import AsyncConnection, Error

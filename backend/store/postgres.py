@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 from psycopg import AsyncConnection, AsyncPipeline
 from psycopg_pool import AsyncConnectionPool
 
-from .db import Dialect, Params, Row, Tx, joined
+from .db import Dialect, Params, Row, Tx, within
 from .migrations import MIGRATIONS
 
 logger = logging.getLogger(__name__)
@@ -115,9 +115,7 @@ class PostgresDatabase:
             callback()
 
     def transaction(self, tx: Tx | None = None) -> AbstractAsyncContextManager[Tx]:
-        if tx is not None:
-            return asynccontextmanager(joined)(tx)
-        return self._transaction()
+        return within(tx, self._transaction)
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         async with self.pool.connection() as conn:

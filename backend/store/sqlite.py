@@ -20,7 +20,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .db import Dialect, Params, Row, Tx, joined
+from .db import Dialect, Params, Row, Tx, within
 from .migrations import MIGRATIONS
 
 logger = logging.getLogger(__name__)
@@ -198,9 +198,7 @@ class SqliteDatabase:
             callback()
 
     def transaction(self, tx: Tx | None = None) -> AbstractAsyncContextManager[Tx]:
-        if tx is not None:
-            return asynccontextmanager(joined)(tx)
-        return self._transaction()
+        return within(tx, self._transaction)
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         return await self._reader.run(functools.partial(_fetchone, sql, params))

@@ -326,13 +326,17 @@ _RISKY_GIT_KEYS = (
     (re.compile(r"^merge\..+\.driver$"), "runs a merge driver program"),
     (re.compile(r"^include(?:if\..+)?\.path$"), "includes configuration from another file"),
     (re.compile(r"^core\.worktree$"), "moves the work tree"),
-    (re.compile(r"^core\.(?:fsmonitor|hookspath|pager|sshcommand|editor|askpass|gitproxy)$"), "runs a program"),
+    (
+        re.compile(
+            r"^(?:core\.(?:fsmonitor|hookspath|pager|sshcommand|editor|askpass|gitproxy|alternaterefscommand)"
+            r"|sequence\.editor|uploadpack\.packobjectshook)$"
+        ),
+        "runs a program",
+    ),
     (re.compile(r"^alias\..+$"), "defines a command alias"),
     (re.compile(r"^credential(?:\..+)?\..+$"), "runs a credential helper"),
     (re.compile(r"^pager\..+$"), "runs a pager"),
     (re.compile(r"^gpg(?:\..+)?\.program$"), "runs a signature program"),
-    (re.compile(r"^(?:sequence\.editor|uploadpack\.packobjectshook|core\.hookspath)$"), "runs a program"),
-    (re.compile(r"^core\.alternaterefscommand$"), "runs a program"),
     # Config twins of path options: blame.ignoreRevsFile prints the first line of any file in its
     # error ("invalid object name: <line>"), like --ignore-revs-file.
     (
