@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 import time
@@ -45,6 +46,7 @@ from .event_stream import StreamSubscriber
 from .http import HttpError, error_response
 from .protocols import h11_with_head_deadline
 from .routes import all_routes
+from .system import SystemProbe
 from .throttle import FailureThrottle
 
 logger = logging.getLogger(__name__)
@@ -103,6 +105,7 @@ class App:
         self.accept_errors = AcceptErrorLog()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._health_cache: tuple[float, bool] | None = None
+        self.system = SystemProbe()
         self.asgi = self.build_asgi()
         self.server: uvicorn.Server | None = None
         self._main_loop: asyncio.Task[None] | None = None
@@ -204,7 +207,7 @@ class App:
     # --- data for the HTTP routes and the protocol -------------------------------------------------
     async def health(self) -> dict[str, Any]:
         reachable = await self.model_reachable()
-        sandbox = self.sandbox.health() if self.sandbox is not None else {"available": False, "reason": "disabled"}
+        sandbox = self.sandbox_health()
         data: dict[str, Any] = {
             "status": "ok",
             "version": __version__,
@@ -218,9 +221,7 @@ class App:
             },
             "team": self.factory.spec.name,
             "sessions": {
-                "active": self.sessions.live_count,
-                "running": self.sessions.running_count(),
-                "stored": await self.store.sessions.count(),
+                **await self.session_counts(),
                 "connections": len(self.connections),
                 "sandbox_removal_errors": self.sessions.sandbox_removal_errors,
                 "compaction_errors": self.sessions.services.counters.compaction_errors,
@@ -256,6 +257,42 @@ class App:
         if self.embedded is not None:
             data["embedded"] = self.embedded.health()
         return data
+
+    async def session_counts(self) -> dict[str, int]:
+        """Sessions loaded in this process (``active``), running a turn, and in the store."""
+        return {
+            "active": self.sessions.live_count,
+            "running": self.sessions.running_count(),
+            "stored": await self.sessions.stored_count(),
+        }
+
+    def sandbox_health(self) -> dict[str, Any]:
+        if self.sandbox is None:
+            return {"available": False, "reason": "disabled (SANDBOX_ENABLED=0)"}
+        return dict(self.sandbox.health())
+
+    async def system_status(self) -> dict[str, Any]:
+        """``/v1/system/status``: the machine and this process (cached readings), sessions, live
+        teams and sandboxes; the sandbox platform's status route."""
+        sandbox = self.sandbox_health()
+        running = int(sandbox.get("containers", 0))
+        limit = int(sandbox.get("max_containers", self.settings.sandbox_max_containers))
+        return {
+            "status": "ok",
+            "version": __version__,
+            "uptime_s": round(time.time() - self.started, 1),
+            "instance": self.sessions.services.cluster.instance_id,
+            **self.system.snapshot(),
+            "sessions": {**await self.session_counts(), "teams": self.sessions.teams_count()},
+            "connections": {"websockets": self.counters.open_sockets, "event_streams": len(self.streams)},
+            "sandboxes": {
+                "available": bool(sandbox["available"]),
+                "reason": sandbox.get("reason"),
+                "running": running,
+                "limit": limit,
+                "free": max(limit - running, 0) if sandbox["available"] else 0,
+            },
+        }
 
     async def model_reachable(self) -> bool:
         now = time.monotonic()
@@ -327,26 +364,29 @@ class App:
         await self.hub.flush()  # the todos/reminders event it caused goes out first
         conn.reply({"type": "tool_done", "session_id": session.id, "seq": None, "name": name, "result": result})
 
-    async def sandbox_action(self, session_id: str, action: str, *, tail: int = 200) -> dict[str, Any]:
+    # --- the session's sandbox (WebSocket frames and server/sandbox_api.py) ---------------------------
+    def _sandbox(self) -> Any:
         if self.sandbox is None:
             raise SandboxUnavailableError("sandbox unavailable: disabled (SANDBOX_ENABLED=0)")
+        return self.sandbox
+
+    async def sandbox_action(self, session_id: str, action: str, *, tail: int = 200) -> dict[str, Any]:
+        """``status``, ``stats``, ``logs`` or ``reset`` of the session's container."""
+        sandbox = self._sandbox()
         if action == "status":
-            return dict(await self.sandbox.status(session_id))
+            return dict(await sandbox.status(session_id))
         if action == "stats":
-            return dict(await self.sandbox.stats(session_id))
+            return dict(await sandbox.stats(session_id))
         if action == "logs":
-            return {"logs": await self.sandbox.logs(session_id, tail=tail)}
+            return {"logs": await sandbox.logs(session_id, tail=tail)}
         if action == "reset":
-            return dict(await self.sandbox.reset(session_id))
+            return dict(await sandbox.reset(session_id))
         raise AgentChatError(f"unknown sandbox action {action!r}", code="bad_request")
 
-    async def sandbox_http(self, session_id: str, action: str) -> Any:
-        if await self.store.sessions.get(session_id) is None:
-            raise LookupError(f"unknown session {session_id!r}")
-        try:
-            return await self.sandbox_action(session_id, action)
-        except AgentChatError as exc:
-            return {"error": exc.message, "code": exc.code}
+    async def sandbox_exec(self, session_id: str, command: str | list[str], timeout: float | None) -> dict[str, Any]:
+        """Run one command in the session's container (created on first use): the ExecResult's fields."""
+        result = await self._sandbox().exec(session_id, command, timeout=timeout)
+        return dataclasses.asdict(result)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -362,5 +402,12 @@ async def _starlette_error(request: Request, exc: Exception) -> Response:
 async def _agentchat_error(request: Request, exc: Exception) -> Response:
     """Expected failures of the session layer, with the WebSocket protocol's error codes."""
     assert isinstance(exc, AgentChatError)
-    status = 404 if isinstance(exc, SessionNotFoundError) else 429 if isinstance(exc, BusyError) else 400
+    if isinstance(exc, SessionNotFoundError):
+        status = 404
+    elif isinstance(exc, BusyError):
+        status = 429
+    elif isinstance(exc, SandboxUnavailableError):
+        status = 503
+    else:
+        status = 400
     return error_response(status, exc.message, exc.code)

@@ -10,9 +10,10 @@ Checks, in order, before any endpoint runs (docs/security.md, "The network edge"
    or ``same-site`` without an allowed Origin is refused (403), and a body must be
    ``application/json`` or ``multipart/form-data``: the content types a page on another site can send
    without a CORS preflight (``text/plain``, form-encoded, none) are refused (415).
-4. The token (AUTH_TOKEN) on ``/v1/`` HTTP routes (``Authorization: Bearer`` or ``?token=``) and a
-   WebSocket ``?token=``: wrong is 401, too many failures from one address is 429 (both faces
-   share the per-address throttle with the ``auth`` frame).
+4. The token (AUTH_TOKEN) on ``/v1/`` and ``/api/`` (the earlier services' aliases) HTTP routes
+   (``Authorization: Bearer`` or ``?token=``) and a WebSocket ``?token=``: wrong is 401, too many
+   failures from one address is 429 (both faces share the per-address throttle with the ``auth``
+   frame).
 5. WebSockets beyond MAX_CONNECTIONS: 503.
 6. Request bodies over MAX_BODY_BYTES: 413 (``Content-Length`` up front, or while reading a
    chunked body). A face that takes bigger bodies (file uploads) registers its path and limit with
@@ -41,6 +42,8 @@ logger = logging.getLogger(__name__)
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 BODY_TYPES = ("application/json", "multipart/form-data")
 FOREIGN_FETCH_SITES = frozenset({"cross-site", "same-site"})
+#: HTTP paths that need AUTH_TOKEN (when set): the API, and the sandbox platform's ``/api/`` aliases
+TOKEN_PREFIXES = ("/v1/", "/api/")
 
 
 def host_name(netloc: str) -> str:
@@ -157,7 +160,7 @@ class Edge:
         address = self.core.client_address(scope)
         if scope["type"] == "http":
             self.check_csrf(scope["method"], headers, origin is not None)
-            if scope["path"].startswith("/v1/"):
+            if scope["path"].startswith(TOKEN_PREFIXES):
                 presented = bearer(headers) or query_token(scope["query_string"].decode("latin-1"))
                 self.check_token(address, presented, required=True)
             self.check_length(headers, self.body_limit(scope["path"]))

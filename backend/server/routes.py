@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from . import openai_api, ops, sessions_api, static, workflows_api, ws
+from . import openai_api, ops, sandbox_api, sessions_api, static, workflows_api, ws
 
 
 def all_routes() -> list[BaseRoute]:
     return [
-        *ops.routes,  # /healthz, /v1/skills, /v1/sandbox/{id}/{view}
+        *ops.routes,  # /healthz, /v1/skills
         *sessions_api.routes,  # /v1/sessions...: the native session API and event stream
         *openai_api.routes,  # /v1/chat/completions, /v1/models: the OpenAI-compatible face
+        *sandbox_api.routes,  # /v1/sessions/{id}/sandbox..., /api/container/..., /v1/system/status
         *workflows_api.routes,  # /v1/workflows..., /v1/runs...: declarative workflows
         *ws.routes,  # the WebSocket protocol on / and /ws
         # --- new faces go above this line; the catch-alls stay last ---------------------------------

@@ -98,6 +98,14 @@ class SessionRegistry:
     def running_count(self) -> int:
         return sum(1 for s in self._live.values() if s.running)
 
+    def teams_count(self) -> int:
+        """Live sessions holding a built team (agents in memory)."""
+        return sum(1 for s in self._live.values() if s.has_team)
+
+    async def stored_count(self) -> int:
+        """Sessions in the store, live or not."""
+        return await self.services.store.sessions.count()
+
     async def list(self) -> list[dict[str, Any]]:
         out = []
         for row in await self.services.store.sessions.list():

@@ -362,6 +362,11 @@ class Session:
             self._unstored_done = {**fields, "status": "error", "restated": True}
 
     # --- the team -------------------------------------------------------------------------------------
+    @property
+    def has_team(self) -> bool:
+        """True while the team (its agents and their state) is built in memory."""
+        return self._team is not None
+
     async def _ensure_team(self) -> BuiltTeam:
         if self._team is not None:
             return self._team
