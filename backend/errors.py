@@ -33,6 +33,13 @@ class SessionNotFoundError(AgentChatError):
     code = "unknown_session"
 
 
+class SessionElsewhereError(AgentChatError):
+    """Another server process of the cluster runs the session; what lives with its owner (the
+    sandbox container) is reached there (HTTP 409)."""
+
+    code = "session_elsewhere"
+
+
 class BusyError(AgentChatError):
     """The request cannot be accepted now (queue full, rate limited)."""
 

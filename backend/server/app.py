@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import re
 import time
@@ -29,10 +28,17 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from .. import __version__
-from ..errors import AgentChatError, BusyError, SandboxUnavailableError, SessionNotFoundError
+from ..errors import (
+    AgentChatError,
+    BusyError,
+    SandboxUnavailableError,
+    SessionElsewhereError,
+    SessionNotFoundError,
+)
 from ..protocol import PROTOCOL_VERSION, encode, event
 from ..sessions.hub import EventHub
 from ..sessions.registry import SessionRegistry
+from ..sessions.sandboxes import SessionSandboxes
 from ..sessions.session import Session
 from ..settings import Endpoint, Settings
 from ..store import Store
@@ -106,6 +112,8 @@ class App:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._health_cache: tuple[float, bool] | None = None
         self.system = SystemProbe()
+        #: sessions' sandboxes for clients (HTTP and the WebSocket's sandbox_* frames)
+        self.sandboxes = SessionSandboxes(sessions)
         self.asgi = self.build_asgi()
         self.server: uvicorn.Server | None = None
         self._main_loop: asyncio.Task[None] | None = None
@@ -207,7 +215,7 @@ class App:
     # --- data for the HTTP routes and the protocol -------------------------------------------------
     async def health(self) -> dict[str, Any]:
         reachable = await self.model_reachable()
-        sandbox = self.sandbox_health()
+        sandbox = self.sandboxes.health()
         data: dict[str, Any] = {
             "status": "ok",
             "version": __version__,
@@ -266,15 +274,10 @@ class App:
             "stored": await self.sessions.stored_count(),
         }
 
-    def sandbox_health(self) -> dict[str, Any]:
-        if self.sandbox is None:
-            return {"available": False, "reason": "disabled (SANDBOX_ENABLED=0)"}
-        return dict(self.sandbox.health())
-
     async def system_status(self) -> dict[str, Any]:
         """``/v1/system/status``: the machine and this process (cached readings), sessions, live
         teams and sandboxes; the sandbox platform's status route."""
-        sandbox = self.sandbox_health()
+        sandbox = self.sandboxes.health()
         running = int(sandbox.get("containers", 0))
         limit = int(sandbox.get("max_containers", self.settings.sandbox_max_containers))
         return {
@@ -364,30 +367,6 @@ class App:
         await self.hub.flush()  # the todos/reminders event it caused goes out first
         conn.reply({"type": "tool_done", "session_id": session.id, "seq": None, "name": name, "result": result})
 
-    # --- the session's sandbox (WebSocket frames and server/sandbox_api.py) ---------------------------
-    def _sandbox(self) -> Any:
-        if self.sandbox is None:
-            raise SandboxUnavailableError("sandbox unavailable: disabled (SANDBOX_ENABLED=0)")
-        return self.sandbox
-
-    async def sandbox_action(self, session_id: str, action: str, *, tail: int = 200) -> dict[str, Any]:
-        """``status``, ``stats``, ``logs`` or ``reset`` of the session's container."""
-        sandbox = self._sandbox()
-        if action == "status":
-            return dict(await sandbox.status(session_id))
-        if action == "stats":
-            return dict(await sandbox.stats(session_id))
-        if action == "logs":
-            return {"logs": await sandbox.logs(session_id, tail=tail)}
-        if action == "reset":
-            return dict(await sandbox.reset(session_id))
-        raise AgentChatError(f"unknown sandbox action {action!r}", code="bad_request")
-
-    async def sandbox_exec(self, session_id: str, command: str | list[str], timeout: float | None) -> dict[str, Any]:
-        """Run one command in the session's container (created on first use): the ExecResult's fields."""
-        result = await self._sandbox().exec(session_id, command, timeout=timeout)
-        return dataclasses.asdict(result)
-
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HttpError)
@@ -408,6 +387,8 @@ async def _agentchat_error(request: Request, exc: Exception) -> Response:
         status = 429
     elif isinstance(exc, SandboxUnavailableError):
         status = 503
+    elif isinstance(exc, SessionElsewhereError):
+        status = 409
     else:
         status = 400
     return error_response(status, exc.message, exc.code)

@@ -332,5 +332,5 @@ class Connection:
             raise ProtocolError(f"unhandled request type {request.type}")
         session = await self.session(request.session_id)
         action = request.type.removeprefix("sandbox_")
-        result = await self.app.sandbox_action(session.id, action, tail=request.tail)
+        result = await self.app.sandboxes.action(session.id, action, tail=request.tail)
         self.reply(p.event(request.type, session.id, **result))

@@ -1,8 +1,8 @@
-"""Face: the session's sandbox and the system status over HTTP (docs/http-api.md, "Sandbox").
+"""Face: the session's sandbox and the system status over HTTP (docs/http-api.md, "The session's sandbox").
 
 The sandbox platform's container API on our sessions: one container per session, the same one the
-model's sandbox tools use (``App.sandbox_action`` / ``App.sandbox_exec``, also behind the WebSocket's
-``sandbox_*`` frames). Paths:
+model's sandbox tools use, through ``App.sandboxes`` (``sessions/sandboxes.py``, also behind the
+WebSocket's ``sandbox_*`` frames). Paths:
 
 =========================================  ===============================================
 ``/v1/sessions/{id}/sandbox``              GET status
@@ -14,8 +14,9 @@ model's sandbox tools use (``App.sandbox_action`` / ``App.sandbox_exec``, also b
 =========================================  ===============================================
 
 Errors: an unknown session (or a malformed id) 404; the sandbox disabled or unusable 503 with the
-reason; a bad body 400/415; a command over :data:`MAX_COMMAND_BYTES` 413. A command that runs past
-its timeout is killed and reported in the result (``timed_out: true``), not as an error.
+reason; in a cluster, a session that another live process runs 409 (its container is there); a bad
+body 400/415; a command over :data:`MAX_COMMAND_BYTES` 413. A command that runs past its timeout
+is killed and reported in the result (``timed_out: true``), not as an error.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def _timeout(data: dict[str, Any], limit: float) -> float | None:
 
 async def status(request: Request) -> Response:
     session_id = await _session_id(request)
-    return JSONResponse({"session_id": session_id, **await core(request).sandbox_action(session_id, "status")})
+    return JSONResponse({"session_id": session_id, **await core(request).sandboxes.action(session_id, "status")})
 
 
 async def view(request: Request) -> Response:
@@ -104,7 +105,7 @@ async def view(request: Request) -> Response:
         raise HttpError(404, "no such endpoint")
     tail = _tail(request) if name == "logs" else DEFAULT_TAIL
     session_id = await _session_id(request)
-    result = await core(request).sandbox_action(session_id, name, tail=tail)
+    result = await core(request).sandboxes.action(session_id, name, tail=tail)
     return JSONResponse({"session_id": session_id, **result})
 
 
@@ -116,12 +117,12 @@ async def action(request: Request) -> Response:
     app = core(request)
     if name == "reset":
         session_id = await _session_id(request)
-        return JSONResponse({"session_id": session_id, **await app.sandbox_action(session_id, "reset")})
+        return JSONResponse({"session_id": session_id, **await app.sandboxes.action(session_id, "reset")})
     data = await read_json(request)
     command = _command(data)
     timeout = _timeout(data, app.settings.sandbox_timeout)
     session_id = await _session_id(request)
-    return JSONResponse({"session_id": session_id, **await app.sandbox_exec(session_id, command, timeout)})
+    return JSONResponse({"session_id": session_id, **await app.sandboxes.exec(session_id, command, timeout)})
 
 
 async def system_status(request: Request) -> Response:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
 
+from backend.sandbox.config import LABEL_SESSION
 from backend.settings import Settings
 from tests.conftest import RunningServer
 from tests.support.client import UNIT
@@ -153,3 +155,22 @@ async def test_hostile_sandbox_requests_get_clear_4xx(http: httpx.AsyncClient) -
     assert (await run(http, other, "echo still-serving"))["output"] == "still-serving\n"
     assert (await run(http, sid, "echo fine"))["exit_code"] == 0
     assert (await http.get("/healthz")).status_code == 200
+
+
+def session_containers(docker_client: Any, sid: str) -> list[Any]:
+    return list(docker_client.containers.list(all=True, filters={"label": f"{LABEL_SESSION}={sid}"}))
+
+
+async def test_deleting_a_session_while_its_exec_runs_leaves_no_container(
+    http: httpx.AsyncClient, docker_client: Any
+) -> None:
+    """A DELETE racing an HTTP exec: the exec ends, and no container of the deleted session is left."""
+    sid = await new_session(http)
+    running = asyncio.create_task(http.post(f"/v1/sessions/{sid}/sandbox/exec", json={"command": "sleep 3"}))
+    while (await http.get(f"/v1/sessions/{sid}/sandbox")).json()["state"] != "running":
+        await asyncio.sleep(0.05)  # polling for the container to exist, not timing the test
+    assert (await http.delete(f"/v1/sessions/{sid}")).status_code == 200
+    answer = await running
+    assert answer.status_code in (200, 404, 503), answer.text
+    assert session_containers(docker_client, sid) == []
+    assert (await http.get(f"/v1/sessions/{sid}/sandbox")).status_code == 404
