@@ -70,6 +70,12 @@ class ModelOutputLimitError(ModelError):
     code = "model_output_limit"
 
 
+class ModelTimeoutError(ModelError):
+    """The model endpoint did not answer within LLM_TIMEOUT (HTTP faces answer 504)."""
+
+    code = "model_timeout"
+
+
 class TeamSpecError(AgentChatError):
     """A team preset file is not valid."""
 

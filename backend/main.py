@@ -231,7 +231,14 @@ async def start_app(settings: Settings) -> Runtime:
         cluster = Coordinator(store, instance_id=instance, lease_seconds=settings.lease_seconds)
         hub = EventHub(store, owner=instance)
         services = Services(
-            settings=settings, store=store, hub=hub, factory=factory, tools=tools, cluster=cluster, sandbox=sandbox
+            settings=settings,
+            store=store,
+            hub=hub,
+            factory=factory,
+            tools=tools,
+            cluster=cluster,
+            sandbox=sandbox,
+            model_name=endpoint.model,
         )
         sessions = SessionRegistry(services)
         cluster.start(sessions)

@@ -6,12 +6,14 @@ the entry point. Tests build settings from a plain dict with :meth:`Settings.fro
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -36,6 +38,32 @@ OUTPUT_CHARS_PER_TOKEN = 250
 MIN_AUTH_TOKEN_LENGTH = 16
 WILDCARD_HOSTS = ("", "0.0.0.0", "::", "*")  # noqa: S104 - names to recognise, not to bind
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
+class ModelPrice(BaseModel):
+    """US dollars per million tokens (``MODEL_PRICES``); local models cost nothing unless listed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input: float = Field(0.0, ge=0)
+    output: float = Field(0.0, ge=0)
+
+
+def _prices(value: Any) -> Any:
+    """``MODEL_PRICES`` as JSON: ``{"model": {"input": 0.15, "output": 0.6}}`` or ``{"model": [0.15, 0.6]}``."""
+    if isinstance(value, str):
+        if not value.strip():
+            return {}
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"MODEL_PRICES must be JSON ({exc})") from None
+    if isinstance(value, dict):
+        return {
+            str(k): {"input": v[0], "output": v[1]} if isinstance(v, list | tuple) and len(v) == 2 else v
+            for k, v in value.items()
+        }
+    return value
 
 
 def _csv(value: Any) -> Any:
@@ -163,6 +191,9 @@ class Settings(BaseModel):
     sandbox_user: str = Field("1000:1000", alias="SANDBOX_USER")
     sandbox_docker_host: str | None = Field(None, alias="DOCKER_HOST")
 
+    # --- usage ----------------------------------------------------------------------------------
+    model_prices: dict[str, ModelPrice] = Field(default_factory=dict, alias="MODEL_PRICES")
+
     # --- workflows ------------------------------------------------------------------------------
     workflows_dir: Path | None = Field(None, alias="WORKFLOWS_DIR")
     workflow_max_steps: int = Field(100, alias="WORKFLOW_MAX_STEPS", ge=1, le=100_000)
@@ -171,6 +202,7 @@ class Settings(BaseModel):
     workflow_http_timeout: float = Field(15.0, alias="WORKFLOW_HTTP_TIMEOUT", gt=0)
     workflow_output_limit: int = Field(64 * 1024, alias="WORKFLOW_OUTPUT_LIMIT", ge=1024)
 
+    _model_prices = field_validator("model_prices", mode="before")(_prices)
     _csv_origins = field_validator("allowed_origins", "allowed_hosts", "forwarded_allow_ips", mode="before")(_csv)
 
     @field_validator("auth_token")
@@ -303,6 +335,15 @@ class Endpoint:
         return self.base_url.startswith(("http://127.", "http://localhost", "http://[::1]"))
 
 
+def local_gateway_base(url: str) -> str:
+    """``LOCAL_MODEL_BASE_URL`` as the local gateway's users wrote it: host and port only
+    (``http://127.0.0.1:8000``) means the server's ``/v1`` API; a URL with a path is taken as given."""
+    parts = urlsplit(url)
+    if parts.path in ("", "/"):
+        return urlunsplit((parts.scheme, parts.netloc, "/v1", parts.query, parts.fragment))
+    return url
+
+
 def resolve_endpoint(settings: Settings) -> Endpoint | None:
     """Pick the model endpoint. The first rule that matches wins:
 
@@ -339,7 +380,7 @@ def resolve_endpoint(settings: Settings) -> Endpoint | None:
         )
     if s.local_model_base_url:
         return Endpoint(
-            base_url=s.local_model_base_url,
+            base_url=local_gateway_base(s.local_model_base_url),
             model=s.llm_model or s.local_model_name or LOCAL_DEFAULT_MODEL,
             api_key="not-needed",
             source="LOCAL_MODEL_BASE_URL",

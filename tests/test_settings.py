@@ -77,6 +77,21 @@ def test_openai_key_alias_and_local_gateway_names() -> None:
         Settings.from_env({"LOCAL_MODEL_BASE_URL": "http://127.0.0.1:8000", "LOCAL_MODEL_NAME": "ds"})
     )
     assert local is not None and (local.model, local.source) == ("ds", "LOCAL_MODEL_BASE_URL")
+    assert local.base_url == "http://127.0.0.1:8000/v1"  # host and port, as the gateway's README wrote it
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("http://127.0.0.1:8000", "http://127.0.0.1:8000/v1"),
+        ("http://127.0.0.1:8000/", "http://127.0.0.1:8000/v1"),
+        ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1"),
+        ("https://gw.example/openai/v1", "https://gw.example/openai/v1"),
+    ],
+)
+def test_local_gateway_base_url_without_v1(given: str, used: str) -> None:
+    local = resolve_endpoint(Settings.from_env({"LOCAL_MODEL_BASE_URL": given}))
+    assert local is not None and local.base_url == used
 
 
 def test_system_prompt_precedence(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import openai
 
-from ..errors import ModelError
+from ..errors import ModelError, ModelTimeoutError
 
 _SERIALIZED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*): ([^\n]*)")
 
@@ -31,7 +31,7 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
 
 def _describe(kind: type[BaseException], message: str, status: int | None = None) -> ModelError:
     if issubclass(kind, openai.APITimeoutError):
-        return ModelError(f"the model endpoint timed out ({message})")
+        return ModelTimeoutError(f"the model endpoint timed out ({message})")
     if issubclass(kind, openai.APIConnectionError):
         return ModelError(f"the model endpoint is unreachable ({message})")
     if issubclass(kind, openai.APIStatusError):

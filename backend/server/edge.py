@@ -86,6 +86,15 @@ def startup_warnings(settings: Settings) -> list[str]:
     return warnings
 
 
+#: the streaming agent's routes, which need AUTH_TOKEN too (the page's files, /healthz and /health
+#: stay public)
+API_PATHS = frozenset({"/chat", "/chat/stream", "/stats", "/reset-stats"})
+
+
+def needs_token(path: str) -> bool:
+    return path.startswith(TOKEN_PREFIXES) or path in API_PATHS
+
+
 class Edge:
     """Pure ASGI middleware: no per-frame cost, one pass over the headers per request/handshake."""
 
@@ -160,7 +169,7 @@ class Edge:
         address = self.core.client_address(scope)
         if scope["type"] == "http":
             self.check_csrf(scope["method"], headers, origin is not None)
-            if scope["path"].startswith(TOKEN_PREFIXES):
+            if needs_token(scope["path"]):
                 presented = bearer(headers) or query_token(scope["query_string"].decode("latin-1"))
                 self.check_token(address, presented, required=True)
             self.check_length(headers, self.body_limit(scope["path"]))

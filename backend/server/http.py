@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs
 
+from pydantic import BaseModel, ValidationError
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 
@@ -124,6 +125,16 @@ def json_depth_ok(text: str | bytes, limit: int = MAX_JSON_DEPTH) -> bool:
         elif byte in (0x5D, 0x7D):
             depth -= 1
     return True
+
+
+def validated(model: type[BaseModel], data: dict[str, Any]) -> Any:
+    """``data`` as ``model`` (the protocol's request models); the first problem as a 400."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise HttpError(400, f"{where}: {first['msg']}", "bad_request") from None
 
 
 async def read_json(request: Request) -> dict[str, Any]:

@@ -19,7 +19,6 @@ path as a WebSocket message: explicit terminal modes work); there is no second c
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import re
@@ -35,12 +34,11 @@ from starlette.routing import BaseRoute, Route
 
 from ..errors import AgentChatError, BusyError
 from ..sessions.session import Session
-from .event_stream import StreamSubscriber
 from .http import HttpError, core, read_json
+from .http_turn import HttpTurn
 
 CONVERSATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
 MAX_MESSAGES = 1_000
-KEEPALIVE_SECONDS = 15.0
 ROLES = {"system", "developer", "user", "assistant", "tool"}
 
 
@@ -118,48 +116,6 @@ def session_for(conversation_id: str) -> str:
     return hashlib.sha256(f"openai-conversation:{conversation_id}".encode()).hexdigest()[:32]
 
 
-class TurnWatch:
-    """Follows one turn of a session through its timeline frames (pure bookkeeping)."""
-
-    def __init__(self, after_seq: int, skip_dones: int) -> None:
-        self.after_seq = after_seq
-        self.skip = skip_dones
-        self.text: list[str] = []
-        self.response: str | None = None
-        self.done: dict[str, Any] | None = None
-        self.error: dict[str, Any] | None = None
-        self.question: dict[str, Any] | None = None
-
-    def take(self, event: dict[str, Any]) -> str | None:
-        """Feed one event; returns user-facing text to stream now (or None)."""
-        seq = event.get("seq")
-        if isinstance(seq, int) and seq <= self.after_seq:
-            return None
-        kind = event.get("type")
-        if kind == "done":
-            if self.skip:
-                self.skip -= 1
-                self.text, self.response, self.error = [], None, None
-                return None
-            self.done = event
-        elif self.skip:
-            return None
-        elif kind == "delta":
-            self.text.append(str(event.get("content", "")))
-            return str(event.get("content", ""))
-        elif kind == "response":
-            self.response = str(event.get("content", ""))
-        elif kind == "error":
-            self.error = event
-        elif kind == "question":
-            self.question = event
-        return None
-
-    @property
-    def answer(self) -> str:
-        return self.response if self.response is not None else "".join(self.text)
-
-
 @dataclass(frozen=True, slots=True)
 class Completion:
     """What every chunk of one answer carries."""
@@ -225,16 +181,7 @@ async def _chat_completions(request: Request) -> Response:
         headers["X-Model-Warning"] = f"model {req['model']!r} is not a team here; answered by the team {team!r}"
     session = await _session(request, req["conversation_id"], "OpenAI request")
     content = req["messages"][-1][1] if req["conversation_id"] else transcript(req["messages"])
-    subscriber = StreamSubscriber()
-    session.channel.subscribers.add(subscriber)
-    state = await app.session_state(session)
-    ahead = int(state["queued"]) + (1 if state["running"] else 0)
-    try:
-        ack = await session.submit(content)
-    except BaseException:
-        session.channel.subscribers.discard(subscriber)
-        raise
-    watch = TurnWatch(int(ack.get("seq") or 0), ahead)
+    turn = await HttpTurn.start(app, session, content)
     single = len(app.factory.spec.agents) == 1
     cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
@@ -242,98 +189,52 @@ async def _chat_completions(request: Request) -> Response:
     extra = {"conversation_id": req["conversation_id"], "session_id": session.id}
     if req["stream"]:
         plan = Completion(cid, team, created, single, req["include_usage"], extra)
-        stream = _stream(request, session, subscriber, watch, plan)
         return StreamingResponse(
-            stream, media_type="text/event-stream", headers=headers | {"Cache-Control": "no-store"}
+            _stream(turn, plan), media_type="text/event-stream", headers=headers | {"Cache-Control": "no-store"}
         )
-    try:
-        await _until_done(session, subscriber, watch)
-    finally:
-        session.channel.subscribers.discard(subscriber)
-    if watch.done is not None and watch.done.get("status") == "error" and not watch.answer:
-        message = (watch.error or {}).get("message", "the turn failed")
-        raise OpenAIError(502, message, kind="api_error", code=(watch.error or {}).get("code"))
-    usage = _usage(watch)
+    await turn.wait()
+    if turn.watch.done is None:
+        raise OpenAIError(503, "the stream ended (server shutting down or the session was deleted)", kind="api_error")
+    if turn.watch.failed:
+        message, code = turn.error_message()
+        raise OpenAIError(turn.error_status(), message, kind="api_error", code=code)
     result = {
         "id": cid, "object": "chat.completion", "created": created, "model": team,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": _final_text(watch, session)},
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": turn.final_text()},
                      "finish_reason": "stop"}],
-        "usage": usage, **extra,
+        "usage": _usage(turn), **extra,
     }  # fmt: skip
     return JSONResponse(result, headers=headers)
 
 
-def _final_text(watch: TurnWatch, session: Session) -> str:
-    if watch.question is not None:
-        return (
-            f"{watch.answer}\n\n[The team asked: {watch.question.get('content', '')!s} — answer questions "
-            f"through the session API: POST /v1/sessions/{session.id}/answers. This request's turn was ended.]"
-        ).strip()
-    return watch.answer
-
-
-def _usage(watch: TurnWatch) -> dict[str, int]:
-    usage = (watch.done or {}).get("usage") or {}
-    prompt, completion = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
+def _usage(turn: HttpTurn) -> dict[str, int]:
+    prompt, completion = turn.watch.usage
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-async def _next(subscriber: StreamSubscriber, timeout: float) -> str | None:
-    try:
-        return await asyncio.wait_for(subscriber.queue.get(), timeout)
-    except TimeoutError:
-        return ""  # nothing for a while: the caller may send a keep-alive
-
-
-async def _until_done(session: Session, subscriber: StreamSubscriber, watch: TurnWatch) -> None:
-    while watch.done is None:
-        frame = await _next(subscriber, KEEPALIVE_SECONDS)
-        if frame is None:
-            raise OpenAIError(503, "the stream ended (server shutting down or client too slow)", kind="api_error")
-        if frame:
-            watch.take(json.loads(frame))
-            if watch.question is not None and watch.done is None:
-                await session.stop()  # HTTP clients cannot answer here: end the turn, say where to answer
-
-
-async def _stream(
-    request: Request, session: Session, subscriber: StreamSubscriber, watch: TurnWatch, plan: Completion
-) -> AsyncIterator[str]:
-    finished = False
-    try:
-        yield plan.chunk({"role": "assistant", "content": ""}, first=True)
-        sent = ""
-        while watch.done is None:
-            frame = await _next(subscriber, KEEPALIVE_SECONDS)
-            if frame is None or await request.is_disconnected():
-                return  # (the finally stops the turn) uvicorn does not fail a send to a gone client
-            if not frame:
-                yield ": keep-alive\n\n"
-                continue
-            text = watch.take(json.loads(frame))
-            if watch.question is not None and watch.done is None:
-                await session.stop()
-            if text and plan.single:
-                sent += text
-                yield plan.chunk({"content": text})
-        finished = True
-        answer = _final_text(watch, session)
-        rest = answer[len(sent) :] if answer.startswith(sent) else ""
-        if rest:  # several agents (only the final answer), or text the deltas did not carry
-            yield plan.chunk({"content": rest})
-        if watch.done is not None and watch.done.get("status") == "error" and not watch.answer:
-            error = watch.error or {}
-            body = {"error": {"message": error.get("message", "the turn failed"), "type": "api_error",
-                              "param": None, "code": error.get("code")}}  # fmt: skip
-            yield f"data: {json.dumps(body)}\n\n"
-        yield plan.chunk({}, "stop")
-        if plan.include_usage:
-            yield plan.usage_chunk(_usage(watch))
-        yield "data: [DONE]\n\n"
-    finally:
-        session.channel.subscribers.discard(subscriber)
-        if not finished and watch.done is None:
-            await asyncio.shield(session.stop())  # the client went away: stop the turn
+async def _stream(turn: HttpTurn, plan: Completion) -> AsyncIterator[str]:
+    yield plan.chunk({"role": "assistant", "content": ""}, first=True)
+    sent = ""
+    async for text in turn.follow():  # closing this early (the client went away) stops the turn
+        if text is None:
+            yield ": keep-alive\n\n"
+        elif plan.single:
+            sent += text
+            yield plan.chunk({"content": text})
+    if turn.watch.done is None:
+        return  # the server is shutting down: no [DONE], the client sees a cut stream
+    answer = turn.final_text()
+    rest = answer[len(sent) :] if answer.startswith(sent) else ""
+    if rest:  # several agents (only the final answer), or text the deltas did not carry
+        yield plan.chunk({"content": rest})
+    if turn.watch.failed:
+        message, code = turn.error_message()
+        body = {"error": {"message": message, "type": "api_error", "param": None, "code": code}}
+        yield f"data: {json.dumps(body)}\n\n"
+    yield plan.chunk({}, "stop")
+    if plan.include_usage:
+        yield plan.usage_chunk(_usage(turn))
+    yield "data: [DONE]\n\n"
 
 
 async def models(request: Request) -> Response:

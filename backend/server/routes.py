@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from . import openai_api, ops, sandbox_api, sessions_api, static, workflows_api, ws
+from . import agent_compat, openai_api, ops, sandbox_api, sessions_api, static, stats_api, workflows_api, ws
 
 
 def all_routes() -> list[BaseRoute]:
@@ -21,6 +21,8 @@ def all_routes() -> list[BaseRoute]:
         *sessions_api.routes,  # /v1/sessions...: the native session API and event stream
         *openai_api.routes,  # /v1/chat/completions, /v1/models: the OpenAI-compatible face
         *sandbox_api.routes,  # /v1/sessions/{id}/sandbox..., /api/container/..., /v1/system/status
+        *stats_api.routes,  # /v1/stats, and the streaming agent's /stats, /reset-stats
+        *agent_compat.routes,  # the streaming agent's /chat/stream, /chat, /health
         *workflows_api.routes,  # /v1/workflows..., /v1/runs...: declarative workflows
         *ws.routes,  # the WebSocket protocol on / and /ws
         # --- new faces go above this line; the catch-alls stay last ---------------------------------

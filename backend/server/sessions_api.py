@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
 from sse_starlette.sse import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -19,19 +18,10 @@ from starlette.routing import BaseRoute, Route
 from .. import protocol as p
 from ..sessions.session import Session
 from .event_stream import KEEPALIVE_SECONDS, StreamSubscriber, timeline
-from .http import HttpError, core, read_json
+from .http import HttpError, core, read_json, validated
 
 _SESSION_ID = re.compile(p.SESSION_ID_PATTERN)
 MAX_HISTORY = 10_000
-
-
-def _validated(model: type[BaseModel], data: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        raise HttpError(400, f"{where}: {first['msg']}", "bad_request") from None
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -57,7 +47,7 @@ def _seq_param(value: str | None, name: str) -> int:
 
 
 async def create_session(request: Request) -> Response:
-    body = _validated(p.NewSessionRequest, {**await _body(request), "type": "new"})
+    body = validated(p.NewSessionRequest, {**await _body(request), "type": "new"})
     session = await core(request).sessions.create(timezone=body.tz, title=body.title)
     return JSONResponse({"session_id": session.id, **await core(request).session_state(session)}, 201)
 
@@ -89,7 +79,7 @@ async def delete_session(request: Request) -> Response:
 async def post_message(request: Request) -> Response:
     session = await _session(request)
     data = await read_json(request)
-    body = _validated(p.MessageRequest, {**data, "type": "message", "session_id": session.id, "plain": False})
+    body = validated(p.MessageRequest, {**data, "type": "message", "session_id": session.id, "plain": False})
     await session.set_timezone(body.tz)
     ack = await session.submit(body.content, client_id=body.client_id)  # committed before it returns
     return JSONResponse({"session_id": session.id, **ack}, 202)
@@ -103,7 +93,7 @@ async def stop(request: Request) -> Response:
 async def answer(request: Request) -> Response:
     session = await _session(request)
     data = await read_json(request)
-    body = _validated(p.AnswerRequest, {**data, "type": "answer", "session_id": session.id})
+    body = validated(p.AnswerRequest, {**data, "type": "answer", "session_id": session.id})
     await session.answer(body.question_id, body.content)
     return JSONResponse({"session_id": session.id, "question_id": body.question_id}, 202)
 

@@ -11,6 +11,7 @@ from ..team.builder import TeamFactory
 from ..tools.registry import ReminderWaker, ToolRegistry
 from .cluster import Coordinator
 from .hub import EventHub
+from .stats import UsageStats
 
 
 @dataclass
@@ -32,3 +33,9 @@ class Services:
     reminders: ReminderWaker | None = None
     workflows: Any = None  # backend.workflows.WorkflowEngine | None
     counters: SessionCounters = field(default_factory=SessionCounters)
+    #: the model name turns are counted under in the usage records (``/v1/stats``)
+    model_name: str = ""
+    stats: UsageStats = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.stats = UsageStats(self.store, self.settings.model_prices, self.model_name)

@@ -333,10 +333,22 @@ class Session:
         turn.finished = True
         store = self.services.store
 
+        prompt, completion = turn.usage["prompt_tokens"], turn.usage["completion_tokens"]
+        ran_model = bool(prompt or completion or not turn.usage_reported)
+
         async def save(tx: Tx, body: dict[str, Any]) -> None:
             await store.state.commit_turn(self.id, state=state, seq=body["seq"], consumed=consumed, tx=tx)
             for source, text in notes:
                 await store.state.add_inbox(self.id, "note", source, text, tx=tx)
+            if ran_model:
+                await store.usage.record(
+                    self.id,
+                    model=self.services.model_name or "unknown",
+                    prompt_tokens=prompt,
+                    completion_tokens=completion,
+                    reported=turn.usage_reported,
+                    tx=tx,
+                )
 
         fields: dict[str, Any] = {
             "status": status,

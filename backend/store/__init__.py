@@ -15,6 +15,7 @@ from .reminders import ReminderRepo, ReminderRow
 from .sessions import SessionRepo, SessionRow
 from .state import InboxItem, StateRepo
 from .todos import TodoRepo, TodoRow
+from .usage import UsageRepo, UsageTotals
 from .workflows import WorkflowRepo
 
 __all__ = [
@@ -39,6 +40,8 @@ __all__ = [
     "TodoRepo",
     "TodoRow",
     "Tx",
+    "UsageRepo",
+    "UsageTotals",
     "WorkflowRepo",
     "open_database",
 ]
@@ -69,6 +72,7 @@ class Store:
         self.leases = LeaseRepo(self.db)
         self.commands = CommandRepo(self.db)
         self.workflows = WorkflowRepo(self.db)
+        self.usage = UsageRepo(self.db)
 
     async def open(self) -> None:
         await self.db.open()

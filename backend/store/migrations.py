@@ -177,6 +177,29 @@ CREATE TABLE run_artifacts (
 CREATE INDEX run_artifacts_run ON run_artifacts (run_id, id);
 """
 
+# Version 5 (usage): one row per finished turn with the model's token counts, for /v1/stats; and the
+# moments the earlier streaming agent's /reset-stats was called (a view starts there; nothing is lost).
+_USAGE = """
+CREATE TABLE usage_records (
+    id                {serial},
+    session_id        TEXT NOT NULL,
+    tenant            TEXT NOT NULL DEFAULT 'public',
+    user_id           TEXT,
+    model             TEXT NOT NULL,
+    day               TEXT NOT NULL,
+    requests          INTEGER NOT NULL,
+    prompt_tokens     BIGINT NOT NULL,
+    completion_tokens BIGINT NOT NULL,
+    reported          INTEGER NOT NULL,
+    created_at        {real} NOT NULL
+);
+CREATE INDEX usage_records_time ON usage_records (tenant, created_at);
+CREATE TABLE stats_resets (
+    scope       TEXT PRIMARY KEY,
+    reset_at    {real} NOT NULL
+);
+"""
+
 MIGRATIONS: list[tuple[int, str, dict[str, str]]] = [
     (
         1,
@@ -197,5 +220,6 @@ MIGRATIONS: list[tuple[int, str, dict[str, str]]] = [
         },
     ),
     (3, "cluster_leases_commands", {"sqlite": _CLUSTER.format(**_SQLITE), "postgres": _CLUSTER.format(**_POSTGRES)}),
+    (5, "usage", {"sqlite": _USAGE.format(**_SQLITE), "postgres": _USAGE.format(**_POSTGRES)}),
     (6, "workflows", {"sqlite": _WORKFLOWS.format(**_SQLITE), "postgres": _WORKFLOWS.format(**_POSTGRES)}),
 ]

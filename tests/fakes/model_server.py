@@ -269,7 +269,18 @@ class FakeModelServer:
         if reply.chunk_chars:
             n = reply.chunk_chars
             return [reply.text[i : i + n] for i in range(0, len(reply.text), n)]
-        return [_ENCODING.decode([t]) for t in _ENCODING.encode(reply.text)]
+        # one token per chunk, except that a character split over tokens goes out whole (as real
+        # servers do: a chunk is valid UTF-8 text, never half a character)
+        pieces: list[str] = []
+        pending = b""
+        for token in _ENCODING.encode(reply.text):
+            pending += _ENCODING.decode_single_token_bytes(token)
+            try:
+                pieces.append(pending.decode("utf-8"))
+            except UnicodeDecodeError:
+                continue
+            pending = b""
+        return pieces
 
     def _usage(self, record: RecordedRequest, completion: int) -> dict[str, int]:
         return {

@@ -8,6 +8,7 @@ exchange); a request without it is stateless; hostile bodies are clear 4xx in Op
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import openai
@@ -16,6 +17,8 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from tests.conftest import RunningServer
 from tests.fakes.model_server import FakeModelServer, Reply
+from tests.support.client import UNIT
+from tests.support.sse import SseReader
 
 
 def sdk(server: RunningServer) -> openai.AsyncOpenAI:
@@ -165,3 +168,34 @@ async def test_a_question_ends_the_turn_and_points_to_the_native_api(
         result = await client.chat.completions.create(model="solo", messages=[{"role": "user", "content": "paint"}])
     content = result.choices[0].message.content or ""
     assert "Which colour?" in content and "/answers" in content
+
+
+async def test_a_client_that_disconnects_mid_stream_stops_the_turn(
+    server: RunningServer, fake_model: FakeModelServer
+) -> None:
+    """Closing the stream mid-answer stops the turn (done: cancelled); what was produced stays in the
+    session's timeline, and the session answers the next request."""
+    fake_model.enqueue(Reply.of_stall("one two three four five six", after_chunks=2))
+    body = {"model": "solo", "stream": True, "messages": [{"role": "user", "content": "go"}],
+            "conversation_id": "gone-away"}  # fmt: skip
+    async with httpx.AsyncClient(base_url=server.http, timeout=2 * UNIT) as http:
+        async with http.stream("POST", "/v1/chat/completions", json=body) as response:
+            sid = response.headers["x-session-id"]
+            lines = response.aiter_lines()
+            seen = ""
+            while "one" not in seen:  # the role chunk, then the first streamed words
+                line = await anext(lines)
+                if line.startswith("data: {"):
+                    seen += json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
+        async with http.stream("GET", f"/v1/sessions/{sid}/events") as events:
+            timeline = await SseReader(events).until("done")
+    assert timeline[-1].json["status"] == "cancelled"
+    assert "one" in "".join(e.json["content"] for e in timeline if e.event == "delta")
+    fake_model.enqueue(Reply.of_text("back again"))
+    async with sdk(server) as client:
+        again = await client.chat.completions.create(
+            model="solo",
+            messages=[{"role": "user", "content": "still there?"}],
+            extra_body={"conversation_id": "gone-away"},
+        )
+    assert again.choices[0].message.content == "back again"

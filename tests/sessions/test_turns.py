@@ -30,7 +30,7 @@ def test_model_failures_are_classified_by_exception_type() -> None:
 
     request = httpx2.Request("POST", "http://model/v1/chat/completions")
     timeout = openai.APITimeoutError(request=request)
-    assert describe_error(timeout)[0] == "model_error" and "timed out" in describe_error(timeout)[1]
+    assert describe_error(timeout)[0] == "model_timeout" and "timed out" in describe_error(timeout)[1]
     unreachable = openai.APIConnectionError(request=request)
     assert "unreachable" in describe_error(unreachable)[1]
     wrapped = RuntimeError("the team failed")
