@@ -29,7 +29,17 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-def _describe(kind: type[BaseException], message: str, status: int | None = None) -> ModelError:
+def _refused(error: BaseException) -> bool:
+    """The SDK's aiohttp transport reports a refused connection as APITimeoutError; its cause tells."""
+    causes = _chain(error.__cause__) if error.__cause__ is not None else iter(())
+    return any(isinstance(c, OSError) and not isinstance(c, TimeoutError) for c in causes)
+
+
+def _describe(
+    kind: type[BaseException], message: str, status: int | None = None, *, refused: bool = False
+) -> ModelError:
+    if issubclass(kind, openai.APITimeoutError) and refused:
+        return ModelError(f"the model endpoint is unreachable ({message})")
     if issubclass(kind, openai.APITimeoutError):
         return ModelTimeoutError(f"the model endpoint timed out ({message})")
     if issubclass(kind, openai.APIConnectionError):
@@ -47,7 +57,7 @@ def model_failure(error: BaseException) -> ModelError | None:
             return link
         if isinstance(link, openai.APIError):
             status = link.status_code if isinstance(link, openai.APIStatusError) else None
-            return _describe(type(link), link.message[:300], status)
+            return _describe(type(link), link.message[:300], status, refused=_refused(link))
     for link in _chain(error):
         match = _SERIALIZED.match(str(link))
         if not isinstance(link, RuntimeError) or match is None:

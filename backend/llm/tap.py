@@ -20,6 +20,7 @@ import time
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any, Literal
 
+import openai
 from autogen_core import CancellationToken
 from autogen_core.models import (
     ChatCompletionClient,
@@ -31,6 +32,8 @@ from autogen_core.models import (
 )
 from autogen_core.tools import Tool, ToolSchema
 from pydantic import BaseModel
+
+from .failures import model_failure
 
 YIELD_EVERY = 32  # chunks handled back to back before the tap lets the loop run other work
 
@@ -85,6 +88,10 @@ class StreamingTap(ChatCompletionClient):
                 handled += 1
                 if handled % YIELD_EVERY == 0:
                     await asyncio.sleep(0)
+        except openai.APIError as exc:
+            # classified here, where the exception still has its cause: the team relays only a
+            # "<Type>: <message>" text of it (backend/llm/failures.py)
+            raise (model_failure(exc) or exc) from exc
         finally:
             await stream.aclose()
         if result is None:
