@@ -78,6 +78,8 @@ def targets(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
         add(f"paced {key}: added p99 latency", _med(run, "added_p99_ms"), 5.0, "ms", note=note)
     add("[DONE] -> done p50, model server with Nagle on", _med(s, "tail", "nagle_gateway_p50_ms"), 2.0, "ms")
     add("[DONE] -> done p50, model server with TCP_NODELAY", _med(s, "tail", "nodelay_gateway_p50_ms"), 2.0, "ms")
+    add("OpenAI face: added per-token latency p50", _med(s, "openai", "openai_added_p50_ms"), 0.3, "ms")
+    add("OpenAI face: added per-token latency p99", _med(s, "openai", "openai_added_p99_ms"), 1.5, "ms")
     add("PostgreSQL vs SQLite: added per-token p99 (paced)", _med(s, "cluster", "per_token", "postgres_added_p99_ms"),
         0.2, "ms")  # fmt: skip
     takeover = _get(s, "cluster", "takeover")
@@ -355,6 +357,23 @@ def markdown(data: dict[str, Any]) -> str:
         w(f"Takeover (LEASE_SECONDS={tk['lease_seconds']:g}, the owner `kill -9`ed mid-stream, a client on the "
           f"survivor waits for `done{{interrupted}}`): {mmm(tk['takeover_s'])} s, i.e. "
           f"{mmm(tk['beyond_lease_s'])} s beyond the lease.")  # fmt: skip
+        w("")
+    if "openai" in s:
+        r = s["openai"]
+        st = r["settings"]
+        w("### 9. The OpenAI-compatible face beside the WebSocket")
+        w("")
+        w(
+            f"One session paced at {st['rate']:g} tok/s ({st['tokens']} tokens), the same gateway, one after the "
+            "other: the WebSocket protocol, then `POST /v1/chat/completions` streamed with a `conversation_id`."
+        )
+        w("")
+        w("| face | added p50 ms | added p99 ms | gateway CPU µs/token |")
+        w("|---|---|---|---|")
+        w(f"| WebSocket | {mmm(r['ws_added_p50_ms'])} | {mmm(r['ws_added_p99_ms'])} "
+          f"| {mmm(r['ws_cpu_us_per_token'], 0)} |")  # fmt: skip
+        w(f"| OpenAI SSE | {mmm(r['openai_added_p50_ms'])} | {mmm(r['openai_added_p99_ms'])} "
+          f"| {mmm(r['openai_cpu_us_per_token'], 0)} |")  # fmt: skip
         w("")
     if data.get("notes"):
         w("Notes from the run: " + "; ".join(data["notes"]))
