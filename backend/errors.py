@@ -110,3 +110,13 @@ class WorkflowNotFoundError(WorkflowError):
     """No workflow, version or run with that id."""
 
     code = "unknown_workflow"
+
+
+class UploadError(AgentChatError):
+    """A file upload is refused (bad name, too large, too many files); ``status`` is its HTTP status."""
+
+    code = "bad_upload"
+
+    def __init__(self, message: str, *, status: int = 400, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.status = status

@@ -34,6 +34,7 @@ from .sessions.cluster import Coordinator, new_instance_id
 from .sessions.hub import EventHub
 from .sessions.registry import SessionRegistry
 from .sessions.services import Services
+from .sessions.uploads import sandbox_files
 from .sessions.workflow_host import SessionWorkflowHost
 from .settings import Endpoint, Settings, load_settings, resolve_endpoint
 from .store import ReminderRow, Store, Tx, open_database
@@ -226,6 +227,7 @@ async def start_app(settings: Settings) -> Runtime:
                 if settings.database_url
                 else None,
                 live_instances=store.leases.live_owners if store.shared else None,
+                uploads=functools.partial(sandbox_files, settings.data_dir),
             )
             await sandbox.start()
         cluster = Coordinator(store, instance_id=instance, lease_seconds=settings.lease_seconds)

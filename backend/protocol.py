@@ -301,6 +301,7 @@ TIMELINE_EVENTS = frozenset(
         "reset",
         "workflow_run",
         "node_run",
+        "file",
     }
 )
 

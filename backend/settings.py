@@ -172,6 +172,14 @@ class Settings(BaseModel):
     question_timeout: float | None = Field(600.0, alias="QUESTION_TIMEOUT", gt=0)
     default_timezone: str | None = Field(None, alias="DEFAULT_TIMEZONE")
 
+    # --- file uploads (POST /v1/sessions/{id}/files) -------------------------------------------
+    #: largest file one upload may carry (the request body may be this plus 64 KiB of multipart framing)
+    upload_max_bytes: int = Field(10 * 1024 * 1024, alias="UPLOAD_MAX_BYTES", ge=1, le=1024**3)
+    #: files one session may hold
+    upload_max_files: int = Field(50, alias="UPLOAD_MAX_FILES", ge=1, le=10_000)
+    #: tokens of a text upload's beginning the team reads with its reference (0: the reference only)
+    upload_excerpt_tokens: int = Field(200, alias="UPLOAD_EXCERPT_TOKENS", ge=0, le=4096)
+
     # --- sandbox --------------------------------------------------------------------------------
     sandbox_enabled: bool = Field(True, alias="SANDBOX_ENABLED")
     sandbox_image: str = Field("agent-sandbox:latest", alias="SANDBOX_IMAGE")

@@ -19,8 +19,9 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import docker.errors
@@ -28,7 +29,7 @@ import docker.errors
 from ..errors import SandboxUnavailableError, ToolError
 from ..settings import Settings
 from ..tasks import cancel_and_wait
-from . import config, engine
+from . import config, copyin, engine
 from .execio import GRACE, ExecResult, ExecStartError, RawResult, decode, panic, run_exec, to_result
 
 logger = logging.getLogger(__name__)
@@ -66,13 +67,18 @@ class SandboxManager:
         instance_id: str | None = None,
         namespace: str | None = None,
         live_instances: Callable[[], Awaitable[set[str]]] | None = None,
+        uploads: Callable[[str], Sequence[tuple[str, Path, int]]] | None = None,
     ) -> None:
         """``live_instances``: in a cluster, the server processes that still hold a session lease;
-        orphan clean-up leaves their containers alone (the namespace is then the cluster's)."""
+        orphan clean-up leaves their containers alone (the namespace is then the cluster's).
+        ``uploads``: a session's uploaded files ``(name, host path, size)``, copied into its
+        container whenever the container starts (its tmpfs starts empty)."""
         self._settings = settings
         self.instance_id = instance_id or uuid.uuid4().hex[:12]
         self.namespace = namespace or config.namespace_for(settings.data_dir)
         self._live_instances = live_instances
+        self._uploads = uploads
+        self.copy_errors = 0
         self._engine = engine.Engine(settings)
         self._boxes: dict[str, _Box] = {}
         self._starting = 0  # containers being created right now (they count against the limit)
@@ -143,6 +149,7 @@ class SandboxManager:
             "containers": sum(1 for box in self._boxes.values() if box.running),
             "max_containers": self._settings.sandbox_max_containers,
             "refused_at_limit": self.refused_at_limit,
+            "copy_errors": self.copy_errors,
             "namespace": self.namespace,
             "network": self._settings.sandbox_network,
             "runtime": self._settings.sandbox_runtime or "default",
@@ -311,6 +318,7 @@ class SandboxManager:
                 try:
                     await self._engine.call(client.api.start, box.container_id)
                     box.running, box.started = True, time.monotonic()
+                    await self._seed(client, box, session_id)
                     return box
                 except docker.errors.NotFound:
                     self._boxes.pop(session_id, None)
@@ -339,7 +347,41 @@ class SandboxManager:
             box = _Box(container_id=container_id, running=True, started=now, last_used=now)
             self._boxes[session_id] = box
             logger.info("sandbox: started container %s", container_id[:12])
+            await self._seed(client, box, session_id)
             return box
+
+    # --- uploads: copied in, never mounted (sandbox/copyin.py) -------------------------------------
+    async def copy_in(self, session_id: str, files: Sequence[tuple[str, Path, int]]) -> bool:
+        """Copy host files into the session's running container under ``uploads/``; False (nothing
+        done) when it has no running container: a container copies every upload when it starts."""
+        if not self._engine.available or not files:
+            return False
+        client = await self._engine.require()
+        async with self._lock(session_id):
+            box = self._boxes.get(session_id)
+            if box is None or not box.running:
+                return False
+            await self._copy(client, box, files)
+            return True
+
+    async def _seed(self, client: Any, box: _Box, session_id: str) -> None:
+        """A container (re)started: copy the session's uploads in. A failure is logged and counted;
+        the container stays usable."""
+        if self._uploads is None:
+            return
+        try:
+            files = await asyncio.to_thread(self._uploads, session_id)
+            if files:
+                await self._copy(client, box, files)
+        except Exception:
+            self.copy_errors += 1
+            logger.exception("sandbox: could not copy the uploads of session %s into its container", session_id)
+
+    async def _copy(self, client: Any, box: _Box, files: Sequence[tuple[str, Path, int]]) -> None:
+        uid, gid = config.parse_user(self._settings.sandbox_user)
+        for batch in copyin.batches(files):
+            data = await asyncio.to_thread(copyin.archive, "uploads", batch, uid=uid, gid=gid)
+            await self._engine.call(copyin.copy_into, client.api, box.container_id, data, user=f"{uid}:{gid}")
 
     async def _run(
         self,

@@ -49,6 +49,8 @@ from .acceptlog import AcceptErrorLog
 from .connection import Connection
 from .edge import Edge, startup_warnings
 from .event_stream import StreamSubscriber
+from .files_api import PATH_REGEX as UPLOAD_PATH_REGEX
+from .files_api import body_limit as upload_body_limit
 from .http import HttpError, error_response
 from .protocols import h11_with_head_deadline
 from .routes import all_routes
@@ -107,6 +109,7 @@ class App:
         self.shutting_down = anyio.Event()
         self.counters = EdgeCounters()
         self.larger_bodies: list[tuple[re.Pattern[str], int]] = []
+        self.allow_larger_bodies(UPLOAD_PATH_REGEX, upload_body_limit(settings))
         self.auth_throttle = FailureThrottle(settings.auth_fail_limit, settings.auth_fail_window)
         self.accept_errors = AcceptErrorLog()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -233,6 +236,8 @@ class App:
                 "connections": len(self.connections),
                 "sandbox_removal_errors": self.sessions.sandbox_removal_errors,
                 "compaction_errors": self.sessions.services.counters.compaction_errors,
+                "upload_copy_errors": self.sessions.services.counters.upload_copy_errors,
+                "upload_removal_errors": self.sessions.services.counters.upload_removal_errors,
             },
             "connections": {
                 "websockets": self.counters.open_sockets,

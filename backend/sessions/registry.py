@@ -14,6 +14,7 @@ from ..errors import SessionNotFoundError
 from ..tasks import cancel_and_wait
 from .services import Services
 from .session import Session
+from .uploads import remove_all as remove_uploads
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +146,11 @@ class SessionRegistry:
                     )
             await self.services.hub.flush()
             await self.services.store.sessions.delete(session_id)
+            try:
+                await remove_uploads(session_id, self.services.settings.data_dir)
+            except OSError:
+                self.services.counters.upload_removal_errors += 1
+                logger.exception("session %s: its upload folder could not be removed", session_id)
         if self.services.reminders is not None:
             self.services.reminders.wake()
 

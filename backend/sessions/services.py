@@ -19,6 +19,10 @@ class SessionCounters:
     """Failures in sessions' background work (logged with their traceback, counted for /healthz)."""
 
     compaction_errors: int = 0
+    #: uploads that could not be copied into the session's running sandbox (sessions/uploads.py)
+    upload_copy_errors: int = 0
+    #: deleted sessions whose upload folder could not be removed
+    upload_removal_errors: int = 0
 
 
 @dataclass

@@ -78,8 +78,18 @@ class Confinement:
         """For /healthz."""
         return {"confinement": self.mode, "reason": self.reason or None, "uid": self.uid}
 
-    def wrap(self, argv: Sequence[str], directory: str, *, writable: bool = False) -> list[str]:
-        """``argv`` confined to ``directory`` (bound at the same path, read-only unless ``writable``)."""
+    def wrap(
+        self,
+        argv: Sequence[str],
+        directory: str,
+        *,
+        writable: bool = False,
+        ro_binds: Sequence[tuple[str, str]] = (),
+    ) -> list[str]:
+        """``argv`` confined to ``directory`` (bound at the same path, read-only unless ``writable``).
+
+        ``ro_binds``: ``(host folder, path inside)`` pairs bound read-only too (a session's uploads
+        at ``/uploads``); the path inside must be a top-level path the sandbox does not mount."""
         if self.mode == "none":
             return list(argv)
         if self.mode != "bwrap":
@@ -109,7 +119,13 @@ class Confinement:
         # the unprivileged command out): create them traversable, and empty
         for parent in _parents(root):
             args += ["--perms", "0755", "--dir", parent]
-        args += ["--bind" if writable else "--ro-bind", root, root, "--chdir", root]
+        args += ["--bind" if writable else "--ro-bind", root, root]
+        for host, inside in ro_binds:
+            taken = inside in _MOUNTED or inside in {p for p, _ in self.system_links}
+            if inside.count("/") != 1 or taken or root == inside or root.startswith(inside + "/"):
+                raise ValueError(f"cannot bind at {inside!r}: not a free top-level path")
+            args += ["--ro-bind", os.path.realpath(host), inside]
+        args += ["--chdir", root]
         if self.uid is None:
             args += ["--unshare-user", "--cap-drop", "ALL"]
             return [*args, "--", *argv]

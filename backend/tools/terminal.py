@@ -38,6 +38,8 @@ from .terminal_policy import (
     build_policy,
     risky_git_config,
 )
+from .uploads import TERMINAL_PATH as UPLOADS_PATH
+from .uploads import folder as upload_folder
 
 logger = logging.getLogger(__name__)
 
@@ -324,8 +326,11 @@ async def execute_command(
     """
     use_sandbox = settings.terminal_backend == "sandbox"
     policy = policy_for(settings)
+    uploads = None
+    if not use_sandbox and (await confinement_for(settings.terminal_confinement)).mode == "bwrap":
+        uploads = _uploads_mount(settings, policy.workdir, session_id)  # only a namespace can show it
     try:
-        plan = policy.check(command)
+        plan = policy.check(command, mounts=uploads)
         if plan.program == "git" and not use_sandbox:
             await asyncio.to_thread(_git_preflight, policy.workdir)
     except CommandRefusedError as exc:
@@ -334,10 +339,24 @@ async def execute_command(
         return CommandOutcome(command.strip(), (), None, "", False, False, 0.0, exc.message, exc.message)
     if use_sandbox:
         return await _run_in_sandbox(plan, settings, sandbox, session_id)
-    return await _run_on_host(plan, settings, policy.workdir)
+    return await _run_on_host(plan, settings, policy.workdir, uploads)
 
 
-async def _run_on_host(plan: CommandPlan, settings: Settings, workdir: str) -> CommandOutcome:
+def _uploads_mount(settings: Settings, workdir: str, session_id: str) -> dict[str, str] | None:
+    """``{"/uploads": the session's upload folder}`` when it has one (bound read-only by the
+    confinement; docs/security.md, "Uploads"), else None."""
+    if not session_id or workdir == UPLOADS_PATH or workdir.startswith(UPLOADS_PATH + "/"):
+        return None
+    try:
+        where = upload_folder(settings.data_dir, session_id)
+    except ValueError:
+        return None
+    return {UPLOADS_PATH: str(where)} if where.is_dir() else None
+
+
+async def _run_on_host(
+    plan: CommandPlan, settings: Settings, workdir: str, uploads: dict[str, str] | None = None
+) -> CommandOutcome:
     confinement = await confinement_for(settings.terminal_confinement)
     if not confinement.usable:
         reason = f"the terminal skill is disabled on this server: {confinement.reason}"
@@ -348,7 +367,7 @@ async def _run_on_host(plan: CommandPlan, settings: Settings, workdir: str) -> C
         argv[1:1] = ["-c", f"safe.directory={workdir}"]
     try:
         result = await run_argv(
-            confinement.wrap(argv, workdir),
+            confinement.wrap(argv, workdir, ro_binds=[(host, inside) for inside, host in (uploads or {}).items()]),
             cwd=workdir,
             env=build_env(workdir),
             timeout=settings.terminal_timeout,

@@ -199,9 +199,14 @@ def resolve_programs(names: Iterable[str], search_path: str = SAFE_PATH) -> dict
     return found
 
 
-def make_confiner(workdir: str) -> Confiner:
-    """A function refusing any path whose realpath (relative to ``workdir``) leaves ``workdir``."""
+def make_confiner(workdir: str, mounts: Mapping[str, str] | None = None) -> Confiner:
+    """A function refusing any path whose realpath (relative to ``workdir``) leaves ``workdir``.
+
+    ``mounts``: extra read-only folders the confinement shows at a fixed absolute path (namespace
+    path -> host folder, e.g. ``/uploads`` -> the session's upload folder). A path under one of
+    them is resolved on the host folder and must stay inside it."""
     root = os.path.realpath(workdir)
+    extra = {inside.rstrip("/"): os.path.realpath(host) for inside, host in (mounts or {}).items()}
 
     def confine(path: str) -> None:
         if path == "-":  # standard input, which is always /dev/null
@@ -210,6 +215,12 @@ def make_confiner(workdir: str) -> Confiner:
             refuse(f"{path!r}: '~' (home directory) is outside the workdir")
         if "\0" in path:
             refuse("a path contains a NUL byte")
+        for inside, host in extra.items():
+            if path == inside or path.startswith(inside + "/"):
+                real = os.path.realpath(host + path[len(inside) :])
+                if os.path.commonpath([real, host]) != host:
+                    refuse(f"{path!r} is outside {inside}")
+                return
         real = os.path.realpath(os.path.join(root, path))
         if os.path.commonpath([real, root]) != root:
             refuse(f"{path!r} is outside the workdir; the terminal skill can only read files inside the workdir")
@@ -230,11 +241,12 @@ class TerminalPolicy:
     confine_paths: bool = True
     _confine: Confiner = field(default=_no_confinement, repr=False)
 
-    def check(self, command: str, *, screen: bool = True) -> CommandPlan:
+    def check(self, command: str, *, screen: bool = True, mounts: Mapping[str, str] | None = None) -> CommandPlan:
         """Validate ``command``; return the argv to run or raise :class:`CommandRefusedError`.
 
         ``screen=False`` skips the friendly dangerous-pattern screen (tests use it to show the
-        allowlist alone refuses the same commands).
+        allowlist alone refuses the same commands). ``mounts``: read-only folders the confinement
+        adds at fixed paths (see :func:`make_confiner`); paths under them are accepted too.
         """
         text = command.strip()
         if not text:
@@ -253,7 +265,8 @@ class TerminalPolicy:
         name, args = words[0], words[1:]
         self._check_program_name(name, text)
         spec_check = programs.CHECKS[name]
-        final_args = spec_check(args, self._confine)
+        confine = make_confiner(self.workdir, mounts) if mounts and self.confine_paths else self._confine
+        final_args = spec_check(args, confine)
         executable = self.installed[name] if self.confine_paths else name
         return CommandPlan(program=name, argv=(executable, *final_args), command=text)
 
