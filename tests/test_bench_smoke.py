@@ -23,6 +23,7 @@ SCENARIO_KEYS = {
     "restore": {"resume_p99_ms", "first_delta_p50_ms", "team_ready_in_process", "repeats"},
     "context": {"context_step", "loop_lag"},
     "cluster": {"per_token", "throughput", "takeover"},
+    "openai": {"openai_added_p50_ms", "ws_added_p50_ms", "openai_cpu_us_per_token", "openai_lost"},
 }
 
 
@@ -50,6 +51,7 @@ def test_bench_script_writes_json_with_every_scenario(tmp_path: Path) -> None:
     for run in paced.values():
         assert {"delivered_over_offered", "added_p99_ms", "lost", "gateway_cpu_us_per_token"} <= run.keys()
     assert scenarios["saturation"]["lost"]["max"] == 0  # every token arrives, counted by content
+    assert scenarios["openai"]["openai_lost"]["max"] == 0  # the OpenAI face delivers every token too
     assert [row["messages"] for row in scenarios["context"]["context_step"]] == [40, 160, 320, 640]
     assert all({"target", "value", "limit", "met"} <= t.keys() for t in data["targets"])
     assert list(out.glob("bench-*.json"))
