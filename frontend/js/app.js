@@ -17,6 +17,7 @@ import { showToast } from "./notify.js";
 import { renderStatus } from "./status.js";
 import { follow, initScrolling, scrollToBottom, setPinned } from "./scroll.js";
 import { randomId, timeZone } from "./util.js";
+import { postFile, renderUploadStatus } from "./uploads.js";
 
 export const state = {
   conn: null,
@@ -33,6 +34,7 @@ export const state = {
 function newConversation(id = null) {
   const conv = conversation.createConversation(id, { answer, changed: onConversationChanged });
   conv.waiting = []; // messages typed before the session id is known
+  conv.uploads = []; // files dropped before the session id is known
   if (id) state.views.set(id, conv);
   return conv;
 }
@@ -159,6 +161,47 @@ function sendMessage(text) {
   return true;
 }
 
+// --- files -------------------------------------------------------------------------------------------
+
+let uploading = Promise.resolve(); // one upload at a time, in the order the files were given
+
+/** Attach files to the conversation on screen; a new chat is created first (files need a session). */
+function uploadFiles(files) {
+  const conv = state.current;
+  if (conv.id) {
+    for (const file of files) queueUpload(conv.id, file);
+    return;
+  }
+  conv.uploads.push(...files);
+  if (!conv.creating) {
+    if (!request({ type: "new", tz: timeZone() })) {
+      conv.uploads = [];
+      showToast({ title: "Offline", body: "Attach the files again when the connection is back.", kind: "error" });
+      return;
+    }
+    conv.creating = true;
+    state.createQueue.push(conv);
+  }
+  renderUploadStatus(`Waiting for the session to attach ${files.length} file${files.length === 1 ? "" : "s"}…`);
+}
+
+/** The session of `conv` was created: send the files that were waiting for it. */
+function flushUploads(conv) {
+  for (const file of conv.uploads.splice(0)) queueUpload(conv.id, file);
+}
+
+function queueUpload(sessionId, file) {
+  uploading = uploading.then(async () => {
+    renderUploadStatus(`Uploading ${file.name}…`);
+    const result = await postFile(sessionId, file);
+    renderUploadStatus("");
+    if (!result.ok) {
+      const reason = result.body?.error || `HTTP ${result.status}`;
+      showToast({ title: `${file.name} was not attached`, body: reason, kind: "error" });
+    }
+  });
+}
+
 function flushOutbox() {
   const pending = state.outbox;
   state.outbox = [];
@@ -260,6 +303,7 @@ const handlers = createHandlers({
   refreshSessionsSoon,
   onConversationChanged,
   scrollToBottom,
+  flushUploads,
 });
 
 /** Every frame from the server: drop timeline duplicates, then dispatch by type. */
@@ -323,4 +367,5 @@ export function startApp() {
 }
 
 export const composerActions = { onSend: sendMessage, onStop: stop, onEscape };
+export const uploadActions = { onFiles: uploadFiles };
 export const panelActions = { send: sendPanelRequest };

@@ -10,6 +10,7 @@ import { applyNodeEvent, applyRunEvent, createRunCard } from "./workflows.js";
 import { closeQuestion, createQuestionPrompt, reopenQuestion } from "./questions.js";
 import { bubbleByMessageId, failUnacknowledgedBubbles, findPendingBubble, setQueued, setUserStatus, userBubble } from "./bubbles.js";
 import { clockTime, compactNumber, formatDuration, hashHue } from "./util.js";
+import { formatBytes } from "./uploads.js";
 
 const texts = new WeakMap(); // text part element -> its Markdown source
 
@@ -363,6 +364,16 @@ export function onReminderEvent(conv, event) {
 
 function divider(text, kind) {
   return h("div", { class: `divider divider--${kind}`, role: "separator" }, h("span", { text }));
+}
+
+/** A file was uploaded to the session: its name and size, where the team reads it in the title. */
+export function onFile(conv, event) {
+  closeBlock(conv);
+  const el = notice("file", "paperclip", `${event.name} (${formatBytes(event.size)}) attached`);
+  el.dataset.name = String(event.name ?? "");
+  if (Array.isArray(event.paths) && event.paths.length) el.title = `The team reads it at ${event.paths.join(" or ")}`;
+  conv.root.append(el);
+  changed(conv);
 }
 
 export function onSummary(conv, event) {

@@ -14,7 +14,7 @@ const FRAME_ERRORS_FAILING_A_SEND = new Set(["busy", "bad_request", "rate_limite
 /**
  * Build the handler table. `app` is the controller: {state, show, newConversation, viewFor,
  * transmit, request, attach, setHash, renderChrome, renderPanels, renderSidebar,
- * refreshSessionsSoon, onConversationChanged, scrollToBottom}.
+ * refreshSessionsSoon, onConversationChanged, scrollToBottom, flushUploads}.
  */
 export function createHandlers(app) {
   const { state } = app;
@@ -43,6 +43,7 @@ export function createHandlers(app) {
         conv.creating = false;
         state.views.set(conv.id, conv);
         for (const frame of conv.waiting.splice(0)) app.transmit(conv, frame);
+        app.flushUploads(conv);
         app.request({ type: "todo_list", session_id: conv.id });
         app.request({ type: "reminder_list", session_id: conv.id });
         app.refreshSessionsSoon();
@@ -148,6 +149,7 @@ export function createHandlers(app) {
     reset: timeline(conversation.onReset),
     workflow_run: timeline(conversation.onWorkflowRun),
     node_run: timeline(conversation.onNodeRun),
+    file: timeline(conversation.onFile),
     reminder: timeline((conv, event) => {
       conversation.onReminderEvent(conv, event);
       const recent = Date.now() / 1000 - (event.ts || 0) < RECENT_REMINDER_SECONDS;

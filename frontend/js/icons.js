@@ -31,6 +31,7 @@ const PATHS = {
   help: ["M12 22a10 10 0 1 0 0-20 10 10 0 0 0 0 20z", "M9.1 9a3 3 0 0 1 5.8 1c0 2-3 3-3 3", "M12 17h.01"],
   handoff: ["M5 12h14", "m12 5 7 7-7 7"],
   fold: ["m7 20 5-5 5 5", "m7 4 5 5 5-5"],
+  paperclip: ["m21.4 11-8.6 8.6a5.5 5.5 0 0 1-7.8-7.8l8.6-8.6a3.7 3.7 0 0 1 5.2 5.2l-8.6 8.6a1.8 1.8 0 0 1-2.6-2.6l7.9-7.9"],
 };
 
 /** An <svg> icon; decorative (aria-hidden) because every button carries its own label. */

@@ -6,12 +6,14 @@ import { initDrawers } from "./sidebar.js";
 import { initComposer } from "./composer.js";
 import { initPanels } from "./panels.js";
 import { initNotifications } from "./notify.js";
-import { composerActions, panelActions, startApp } from "./app.js";
+import { initUploads } from "./uploads.js";
+import { composerActions, panelActions, startApp, uploadActions } from "./app.js";
 
 hydrateIcons();
 initTheme();
 initDrawers();
 initNotifications();
 initComposer(composerActions);
+initUploads(uploadActions);
 initPanels(panelActions);
 startApp();

@@ -4,7 +4,7 @@
 export const TIMELINE_TYPES = new Set([
   "user_message", "queued", "delta", "agent_message", "handoff", "tool_call", "tool_result",
   "response", "done", "error", "warning", "question", "question_closed", "reminder", "context",
-  "todos", "reminders", "summary", "reset", "workflow_run", "node_run",
+  "todos", "reminders", "summary", "reset", "workflow_run", "node_run", "file",
 ]);
 
 /** Replies whose arrival needs no action from the page. */
@@ -55,6 +55,7 @@ export function dispatch(event, handlers) {
     case "reset": return call("reset");
     case "workflow_run": return call("workflow_run");
     case "node_run": return call("node_run");
+    case "file": return call("file");
     default:
       if (IGNORED_REPLIES.has(event.type)) return undefined;
       return reportUnknown(event);
