@@ -120,3 +120,14 @@ class UploadError(AgentChatError):
     def __init__(self, message: str, *, status: int = 400, code: str | None = None) -> None:
         super().__init__(message, code=code)
         self.status = status
+
+
+class TransferError(AgentChatError):
+    """A session export cannot be imported (wrong format or version, bad or oversized content);
+    ``status`` is its HTTP status."""
+
+    code = "bad_import"
+
+    def __init__(self, message: str, *, status: int = 400, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.status = status

@@ -180,6 +180,12 @@ class Settings(BaseModel):
     #: tokens of a text upload's beginning the team reads with its reference (0: the reference only)
     upload_excerpt_tokens: int = Field(200, alias="UPLOAD_EXCERPT_TOKENS", ge=0, le=4096)
 
+    # --- session export and import (GET /v1/sessions/{id}/export, POST /v1/sessions/import) -----
+    #: largest export document an import may carry (bigger is 413)
+    import_max_bytes: int = Field(20 * 1024 * 1024, alias="IMPORT_MAX_BYTES", ge=1024, le=1024**3)
+    #: tokens of the imported conversation (summary + latest messages) the new session's first turn carries
+    import_context_tokens: int = Field(1024, alias="IMPORT_CONTEXT_TOKENS", ge=0, le=1_000_000)
+
     # --- sandbox --------------------------------------------------------------------------------
     sandbox_enabled: bool = Field(True, alias="SANDBOX_ENABLED")
     sandbox_image: str = Field("agent-sandbox:latest", alias="SANDBOX_IMAGE")

@@ -49,6 +49,7 @@ from .acceptlog import AcceptErrorLog
 from .connection import Connection
 from .edge import Edge, startup_warnings
 from .event_stream import StreamSubscriber
+from .export_api import PATH_REGEX as IMPORT_PATH_REGEX
 from .files_api import PATH_REGEX as UPLOAD_PATH_REGEX
 from .files_api import body_limit as upload_body_limit
 from .http import HttpError, error_response
@@ -110,6 +111,7 @@ class App:
         self.counters = EdgeCounters()
         self.larger_bodies: list[tuple[re.Pattern[str], int]] = []
         self.allow_larger_bodies(UPLOAD_PATH_REGEX, upload_body_limit(settings))
+        self.allow_larger_bodies(IMPORT_PATH_REGEX, settings.import_max_bytes)
         self.auth_throttle = FailureThrottle(settings.auth_fail_limit, settings.auth_fail_window)
         self.accept_errors = AcceptErrorLog()
         self._tasks: set[asyncio.Task[Any]] = set()

@@ -12,7 +12,19 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from . import agent_compat, files_api, openai_api, ops, sandbox_api, sessions_api, static, stats_api, workflows_api, ws
+from . import (
+    agent_compat,
+    export_api,
+    files_api,
+    openai_api,
+    ops,
+    sandbox_api,
+    sessions_api,
+    static,
+    stats_api,
+    workflows_api,
+    ws,
+)
 
 
 def all_routes() -> list[BaseRoute]:
@@ -25,6 +37,7 @@ def all_routes() -> list[BaseRoute]:
         *agent_compat.routes,  # the streaming agent's /chat/stream, /chat, /health
         *workflows_api.routes,  # /v1/workflows..., /v1/runs...: declarative workflows
         *files_api.routes,  # /v1/sessions/{id}/files: uploads (multipart) and their list
+        *export_api.routes,  # /v1/sessions/{id}/export, /v1/sessions/import: session export and import
         *ws.routes,  # the WebSocket protocol on / and /ws
         # --- new faces go above this line; the catch-alls stay last ---------------------------------
         *ws.fallback,  # any other WebSocket path: 404

@@ -36,10 +36,12 @@ class SessionRepo:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def create(self, session_id: str, *, timezone: str | None = None, title: str | None = None) -> SessionRow:
+    async def create(
+        self, session_id: str, *, timezone: str | None = None, title: str | None = None, tx: Tx | None = None
+    ) -> SessionRow:
         now = time.time()
-        async with self._db.transaction() as tx:
-            await tx.execute(
+        async with self._db.transaction(tx) as t:
+            await t.execute(
                 "INSERT INTO sessions (id, title, created_at, updated_at, timezone) VALUES (?, ?, ?, ?, ?)",
                 (session_id, title, now, now, timezone),
             )

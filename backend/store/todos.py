@@ -80,16 +80,21 @@ class TodoRepo:
         due: str | None = None,
         priority: str = "normal",
         now: float | None = None,
+        status: str = "open",
+        updated_at: float | None = None,
+        tx: Tx | None = None,
     ) -> TodoRow:
+        """A new todo (``status``/``updated_at``: as it was elsewhere, when a session is imported)."""
         ts = time.time() if now is None else now
-        async with self._db.transaction() as tx:
-            row = await tx.fetchone(
+        updated = ts if updated_at is None else updated_at
+        async with self._db.transaction(tx) as t:
+            row = await t.fetchone(
                 "INSERT INTO todos (session_id, title, notes, due, priority, status, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, 'open', ?, ?) RETURNING id",
-                (session_id, title, notes, due, priority, ts, ts),
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (session_id, title, notes, due, priority, status, ts, updated),
             )
         assert row is not None
-        return TodoRow(int(row[0]), session_id, title, notes, due, priority, "open", ts, ts)
+        return TodoRow(int(row[0]), session_id, title, notes, due, priority, status, ts, updated)
 
     async def get(self, session_id: str, todo_id: int, *, tx: Tx | None = None) -> TodoRow | None:
         sql = f"SELECT {_COLUMNS} FROM todos WHERE session_id = ? AND id = ?"  # noqa: S608
