@@ -103,7 +103,7 @@ async def _note(session: Session, where: Path, stored: files.StoredFile) -> str:
         return files.upload_note(stored.name, stored.size, paths, None, False)
     text = head.decode("utf-8", errors="ignore")
     encoding = session.services.factory.counter.encoding
-    excerpt, cut = await asyncio.to_thread(head_excerpt, text, budget, encoding)
+    excerpt, cut = head_excerpt(text, budget, encoding)  # a few KiB; the encoding is not shared with threads
     return files.upload_note(stored.name, stored.size, paths, excerpt, cut or len(head) < stored.size)
 
 

@@ -171,13 +171,21 @@ async def test_hostile_uploads_get_clear_4xx(running: RunningServer, http: httpx
 
 
 async def test_size_and_count_limits(running: RunningServer, http: httpx.AsyncClient) -> None:
-    """Over UPLOAD_MAX_BYTES is 413 with nothing left on disk; the fourth file of three is 409."""
+    """Over UPLOAD_MAX_BYTES (by Content-Length or chunked) is 413 with nothing left on disk; a fourth file is 409."""
     sid = await new_session(http)
     assert (await upload(http, sid, "exact.bin", b"x" * SMALL_LIMIT)).status_code == 201
     over = await upload(http, sid, "big.bin", b"x" * (SMALL_LIMIT + 1))
     assert over.status_code == 413 and over.json()["code"] == "too_large"
     huge = await upload(http, sid, "huge.bin", b"x" * (200 * 1024))  # refused by the edge, before any parsing
     assert huge.status_code == 413
+    body, headers = raw_multipart(b"chunked.bin", b"x" * (200 * 1024))
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 8192):
+            yield body[start : start + 8192]
+
+    chunked = await http.post(f"/v1/sessions/{sid}/files", content=chunks(), headers=headers)  # no Content-Length
+    assert chunked.status_code == 413, chunked.text
     assert sorted(p.name for p in folder(running, sid).iterdir()) == [".index.json", "exact.bin"]
     for name in ("two.txt", "three.txt"):
         assert (await upload(http, sid, name, b"ok")).status_code == 201
