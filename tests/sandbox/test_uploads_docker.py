@@ -41,7 +41,7 @@ async def upload(http: httpx.AsyncClient, sid: str, name: str, data: bytes) -> d
 
 
 async def test_uploads_are_copied_into_the_sandbox(http: httpx.AsyncClient, docker_client: Any) -> None:
-    """Before the container exists: copied when it starts; while it runs: copied at once; after a reset: again."""
+    """Before the container exists: copied when it starts; while it runs: at once; after a reset or a restart: again."""
     sid = (await http.post("/v1/sessions", json={})).json()["session_id"]
     first = await upload(http, sid, "notes.txt", b"first upload\n")
     assert first["sandbox"] == "on_start"
@@ -62,6 +62,11 @@ async def test_uploads_are_copied_into_the_sandbox(http: httpx.AsyncClient, dock
     assert (await http.post(f"/v1/sessions/{sid}/sandbox/reset")).status_code == 200
     listing = await run(http, sid, "ls uploads")
     assert listing["output"].split() == ["blob.bin", "notes.txt"]
+
+    fresh = (await http.get(f"/v1/sessions/{sid}/sandbox")).json()["container"]
+    docker_client.api.stop(fresh, timeout=1)  # stopped (as the idle reaper does): its tmpfs is gone
+    again = await run(http, sid, "cat uploads/notes.txt")
+    assert again["output"] == "first upload\n", again
 
 
 async def test_the_sandbox_copy_is_only_the_sessions_own(http: httpx.AsyncClient) -> None:
