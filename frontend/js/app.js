@@ -18,6 +18,7 @@ import { renderStatus } from "./status.js";
 import { follow, initScrolling, scrollToBottom, setPinned } from "./scroll.js";
 import { randomId, timeZone } from "./util.js";
 import { postFile, renderUploadStatus } from "./uploads.js";
+import { postImport, renderExportMenu } from "./transfer.js";
 
 export const state = {
   conn: null,
@@ -68,6 +69,7 @@ function renderChrome() {
   renderRunState({ running: conversation.isRunning(conv), queued: conversation.queuedCount(conv) });
   renderContextMeter(conv.context);
   setPanelsEnabled(Boolean(conv.id));
+  renderExportMenu(conv.id);
   const empty = conv.root.childElementCount === 0 && !conv.loading;
   byId("welcome").hidden = !empty;
   byId("scroller").classList.toggle("is-empty", empty);
@@ -200,6 +202,24 @@ function queueUpload(sessionId, file) {
       showToast({ title: `${file.name} was not attached`, body: reason, kind: "error" });
     }
   });
+}
+
+// --- export and import ---------------------------------------------------------------------------
+
+/** Import an exported chat as a new session and switch to it; a refusal is a toast with the reason. */
+async function importChat(file) {
+  renderUploadStatus(`Importing ${file.name}…`);
+  const result = await postImport(file);
+  renderUploadStatus("");
+  if (!result.ok) {
+    const reason = result.body?.error || `HTTP ${result.status}`;
+    showToast({ title: `${file.name} was not imported`, body: reason, kind: "error" });
+    return;
+  }
+  request({ type: "sessions" });
+  switchTo(result.body.session_id);
+  if (isNarrow()) closeDrawers();
+  showToast({ title: "Chat imported", body: `${result.body.events} events, ${result.body.todos} todos` });
 }
 
 function flushOutbox() {
@@ -368,4 +388,5 @@ export function startApp() {
 
 export const composerActions = { onSend: sendMessage, onStop: stop, onEscape };
 export const uploadActions = { onFiles: uploadFiles };
+export const transferActions = { onImport: importChat };
 export const panelActions = { send: sendPanelRequest };

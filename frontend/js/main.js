@@ -7,7 +7,8 @@ import { initComposer } from "./composer.js";
 import { initPanels } from "./panels.js";
 import { initNotifications } from "./notify.js";
 import { initUploads } from "./uploads.js";
-import { composerActions, panelActions, startApp, uploadActions } from "./app.js";
+import { initTransfer } from "./transfer.js";
+import { composerActions, panelActions, startApp, transferActions, uploadActions } from "./app.js";
 
 hydrateIcons();
 initTheme();
@@ -15,5 +16,6 @@ initDrawers();
 initNotifications();
 initComposer(composerActions);
 initUploads(uploadActions);
+initTransfer(transferActions);
 initPanels(panelActions);
 startApp();
