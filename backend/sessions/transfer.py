@@ -89,20 +89,20 @@ async def import_document(registry: SessionRegistry, data: Any) -> tuple[Session
     imported: ImportedSession = await asyncio.to_thread(parse_document, data)
     session_id = uuid.uuid4().hex
 
-    def prepare() -> tuple[list[EventRow], str]:
-        rows = [
+    def encoded() -> list[EventRow]:
+        return [
             (session_id, e["seq"], e["type"], float(e["ts"]), encode(e))
             for e in renumbered(imported.events, session_id)
         ]
-        note = context_note(
-            imported,
-            settings.import_context_tokens,
-            counter.count_text,
-            lambda text, limit: head_excerpt(text, limit, counter.encoding)[0],
-        )
-        return rows, note
 
-    rows, note = await asyncio.to_thread(prepare)
+    rows = await asyncio.to_thread(encoded)
+    # on the loop: the tokenizer (the embedded model's) is not shared with threads; bounded work
+    note = context_note(
+        imported,
+        settings.import_context_tokens,
+        counter.count_text,
+        lambda text, limit: head_excerpt(text, limit, counter.encoding)[0],
+    )
     async with store.db.transaction() as tx:
         await store.sessions.create(session_id, timezone=_timezone(imported.timezone), title=imported.title, tx=tx)
         await store.events.append(rows, tx=tx)

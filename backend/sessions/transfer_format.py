@@ -24,6 +24,8 @@ VERSION = 1
 MAX_EVENTS = 100_000
 #: the longest string an event may hold anywhere (a long tool result or reply is far shorter)
 MAX_TEXT_CHARS = 1_000_000
+#: more characters than a token ever holds in practice: longer text is cut before it is counted
+CHARS_PER_TOKEN = 16
 #: identifiers and names: agent, tool name, call id, code, status, ...
 MAX_NAME_CHARS = 200
 MAX_SUMMARY_CHARS = 200_000
@@ -370,18 +372,21 @@ def context_note(
     truncate: Callable[[str, int], str],
 ) -> str:
     """The note the imported session's first turn carries: the rolling summary and as many of the
-    most recent messages as fit, at most ``budget_tokens`` tokens (by ``count``) in all."""
+    most recent messages as fit, at most ``budget_tokens`` tokens (by ``count``) in all. Cheap enough
+    for the event loop (the tokenizer may not be shared with threads): only what can fit is counted."""
     head = "[This conversation was imported from an export. What was said before it, oldest first:]"
     used = count(head) + 1
     parts: list[str] = []
-    summary = "\n".join(text for _, text in imported.summaries if text)
+    clip = max(budget_tokens, 1) * CHARS_PER_TOKEN  # no text is counted whole: bounded work per line
+    summary = "\n".join(text for _, text in imported.summaries if text)[:clip]
     if summary:
         summary_text = truncate(f"Summary of earlier turns: {summary}", max(0, budget_tokens // 2 - used))
         if summary_text:
             parts.append(summary_text)
             used += count(summary_text) + 1
     recent: list[str] = []
-    for line in reversed(conversation_lines(imported.events)):
+    for whole in reversed(conversation_lines(imported.events)):
+        line = whole[:clip]
         cost = count(line) + 1
         if used + cost > budget_tokens:
             room = budget_tokens - used - 1

@@ -33,7 +33,7 @@ async def test_export_menu_downloads_json_and_markdown(chat: ChatPage, fake_mode
     sid = await chat.session_id()
     document = json.loads(await download(chat, "#export-json"))
     assert document["format"] == "agentchat-session" and document["session"]["id"] == sid
-    assert [e["type"] for e in document["events"]][0] == "user_message"
+    assert document["events"][0]["type"] == "user_message"
     markdown = await download(chat, "#export-markdown")
     assert "### User" in markdown and "请写一段代码" in markdown and "print('```')" in markdown
     assert not await chat.page.locator("#export-menu").evaluate("el => el.open")

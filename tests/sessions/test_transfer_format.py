@@ -115,3 +115,16 @@ def test_a_single_long_latest_message_is_cut_to_fit() -> None:
     checked = parse_document(exported(turn(1, "hi", "word " * 5000)))
     note = context_note(checked, 200, count, truncate)
     assert count(note) <= 200 and "bot: word word" in note
+
+
+def test_huge_messages_are_never_counted_whole() -> None:
+    """A 1,000,000-character message costs the tokenizer at most budget x 16 characters per call."""
+    checked = parse_document(exported(turn(1, "x" * 999_999, "y " * 400_000)))
+    seen: list[int] = []
+
+    def measuring(text: str) -> int:
+        seen.append(len(text))
+        return count(text)
+
+    note = context_note(checked, 100, measuring, truncate)
+    assert count(note) <= 100 and max(seen) <= 100 * 16 + 200
