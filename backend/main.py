@@ -93,6 +93,9 @@ class Runtime:
             await self.model_client.close()
         if self.embedded is not None:
             await self.embedded.stop()
+        otel = self.sessions.services.otel
+        if otel is not None:
+            await asyncio.to_thread(otel.shutdown)  # flushes what is queued
         await self.store.close()
         gc.unfreeze()
         logger.info("stopped")
@@ -242,6 +245,12 @@ async def start_app(settings: Settings) -> Runtime:
             sandbox=sandbox,
             model_name=endpoint.model,
         )
+        if settings.otel_endpoint:
+            from .sessions.otel import OtelExport  # imported only when configured
+
+            # AutoGen's own runtime spans stay off unless the operator asks for them
+            os.environ.setdefault("AUTOGEN_DISABLE_RUNTIME_TRACING", "true")
+            services.otel = OtelExport(settings.otel_endpoint, team=spec.name, instance=instance)
         sessions = SessionRegistry(services)
         cluster.start(sessions)
         await cluster.wait_listening()

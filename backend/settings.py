@@ -205,6 +205,10 @@ class Settings(BaseModel):
     sandbox_user: str = Field("1000:1000", alias="SANDBOX_USER")
     sandbox_docker_host: str | None = Field(None, alias="DOCKER_HOST")
 
+    # --- observability ----------------------------------------------------------------------------
+    #: OTLP/HTTP base URL (the standard variable): turn spans are exported there when set
+    otel_endpoint: str | None = Field(None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+
     # --- usage ----------------------------------------------------------------------------------
     model_prices: dict[str, ModelPrice] = Field(default_factory=dict, alias="MODEL_PRICES")
 

@@ -98,6 +98,17 @@ async def answer(request: Request) -> Response:
     return JSONResponse({"session_id": session.id, "question_id": body.question_id}, 202)
 
 
+async def traces(request: Request) -> Response:
+    """``GET /v1/sessions/{id}/traces?turn=<seq>``: one turn's spans (default: the latest turn)."""
+    session = await _session(request)
+    raw = request.query_params.get("turn")
+    turn = _seq_param(raw, "turn") if raw else None
+    found = await session.traces(turn)
+    if found is None:
+        raise HttpError(404, f"no trace for turn {turn} (turn = the seq of the message that started it)", "no_trace")
+    return JSONResponse({"session_id": session.id, **found})
+
+
 async def events(request: Request) -> Response:
     """SSE: ``Last-Event-ID`` (or ``?after=``) → replay from disk, then live."""
     session = await _session(request)
@@ -136,6 +147,7 @@ routes: list[BaseRoute] = [
     Route("/v1/sessions/{session_id}/history", history, methods=["GET"]),
     Route("/v1/sessions/{session_id}/messages", post_message, methods=["POST"]),
     Route("/v1/sessions/{session_id}/events", events, methods=["GET"]),
+    Route("/v1/sessions/{session_id}/traces", traces, methods=["GET"]),
     Route("/v1/sessions/{session_id}/stop", stop, methods=["POST"]),
     Route("/v1/sessions/{session_id}/answers", answer, methods=["POST"]),
 ]

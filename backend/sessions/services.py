@@ -40,6 +40,8 @@ class Services:
     #: the model name turns are counted under in the usage records (``/v1/stats``)
     model_name: str = ""
     stats: UsageStats = field(init=False)
+    #: backend.sessions.otel.OtelExport when OTEL_EXPORTER_OTLP_ENDPOINT is set
+    otel: Any = None
 
     def __post_init__(self) -> None:
         self.stats = UsageStats(self.store, self.settings.model_prices, self.model_name)

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AgentChatError, BusyError, ToolError
-from ..store import SessionRow, Tx
+from ..store import SessionRow, SpanRow, Tx
 from ..team.builder import BuiltTeam, TeamHooks
 from ..team.runner import TurnRunner
 from ..tools.registry import ToolDeps
@@ -29,6 +29,7 @@ from ..workflows.commands import is_run_command
 from .hub import Channel, LeaseLostError, frame_seq
 from .questions import QuestionBroker
 from .services import Services
+from .tracing import TurnTrace
 from .turns import NOTE_CHARS, Turn, as_context, describe_error, trim_thread
 from .workflow_turn import run_from_reminder, run_workflow_turn
 
@@ -74,6 +75,9 @@ class Session:
 
     # --- EventSink ------------------------------------------------------------------------------------
     def emit(self, type_: str, **fields: Any) -> None:
+        turn = self._current
+        if turn is not None and turn.trace is not None:
+            turn.trace.event(type_, fields, time.monotonic())
         if not self.owned:  # only the owner writes the timeline: ask it to emit this
             self.services.cluster.spawn(self._route("emit", {"type": type_, "fields": fields}), f"emit-{self.id}")
             return
@@ -149,7 +153,9 @@ class Session:
             return await store.state.add_inbox(self.id, "user", "user", content, seq=seq, tx=tx)
 
         inbox_id = await hub.commit(self.channel, "user_message", add_inbox, **fields)
-        turn = Turn(inbox_id=inbox_id, content=content, command=command, client_id=client_id, workflow=workflow)
+        turn = Turn(
+            inbox_id=inbox_id, content=content, command=command, client_id=client_id, workflow=workflow, seq=seq
+        )
         waits = self.running or bool(self._queue)
         position = len(self._queue) + 1
         self._queue.append(turn)
@@ -231,6 +237,7 @@ class Session:
             turn = self._queue.popleft()
             self._current = turn
             turn.started = time.monotonic()
+            turn.trace = TurnTrace(turn.seq, time.time(), turn.started, model=self.services.model_name)
             if turn.workflow:
                 runner = run_workflow_turn(self, turn)
             elif turn.command is not None:
@@ -311,13 +318,14 @@ class Session:
     ) -> None:
         """Cancelled or failed: drop the team, keep what the user said as context for next time."""
         self._team = None
+        described = None
         if error is not None:
-            code, message = describe_error(error)
+            described = code, message = describe_error(error)
             self.emit("error", code=code, message=message)
         reason = "stopped by the user" if status == "cancelled" else "failed"
         note = f"[The previous turn was {reason} before an answer. The user had said:]\n{turn.content[:NOTE_CHARS]}"
         ids = consumed if consumed is not None else [turn.inbox_id]
-        await self._commit(turn, status, state=None, consumed=ids, notes=[("user", note)])
+        await self._commit(turn, status, state=None, consumed=ids, notes=[("user", note)], error=described)
 
     async def _commit(
         self,
@@ -327,6 +335,7 @@ class Session:
         state: str | None,
         consumed: list[int],
         notes: Sequence[tuple[str, str]] = (),
+        error: tuple[str, str] | None = None,
     ) -> None:
         if turn.finished:
             return
@@ -335,6 +344,12 @@ class Session:
 
         prompt, completion = turn.usage["prompt_tokens"], turn.usage["completion_tokens"]
         ran_model = bool(prompt or completion or not turn.usage_reported)
+        spans: list[SpanRow] = []
+        trace_summary: dict[str, Any] | None = None
+        if turn.trace is not None:
+            kind = "workflow" if turn.workflow else "terminal" if turn.command is not None else "model"
+            spans = turn.trace.finish(status, time.monotonic(), usage=dict(turn.usage), error=error, kind=kind)
+            trace_summary = turn.trace.summary(spans)
 
         async def save(tx: Tx, body: dict[str, Any]) -> None:
             await store.state.commit_turn(self.id, state=state, seq=body["seq"], consumed=consumed, tx=tx)
@@ -349,6 +364,7 @@ class Session:
                     reported=turn.usage_reported,
                     tx=tx,
                 )
+            await store.traces.add(self.id, turn.seq, spans, tx=tx)
 
         fields: dict[str, Any] = {
             "status": status,
@@ -356,8 +372,12 @@ class Session:
             "duration_ms": round((time.monotonic() - turn.started) * 1000, 1),
             "instance": self.services.cluster.instance_id,
         }
+        if trace_summary is not None:
+            fields["trace"] = trace_summary
         try:
             await self.services.hub.commit(self.channel, "done", save, **fields)
+            if self.services.otel is not None:
+                self.services.otel.export(self.id, spans)
         except LeaseLostError:
             raise
         except Exception as exc:
@@ -372,6 +392,17 @@ class Session:
             self.services.hub.deliver_unstored(self.channel, "error", code="store_unavailable", message=message)
             self.services.hub.deliver_unstored(self.channel, "done", **{**fields, "status": "error"})
             self._unstored_done = {**fields, "status": "error", "restated": True}
+
+    async def traces(self, turn: int | None = None) -> dict[str, Any] | None:
+        """The span tree of one turn (``turn``: the seq of the message that started it; None: the
+        latest traced turn) and the turns that have traces; None when that turn has none."""
+        store = self.services.store
+        turns = await store.traces.turns(self.id)
+        chosen = turn if turn is not None else (turns[0] if turns else None)
+        spans = await store.traces.spans(self.id, chosen) if chosen is not None else []
+        if turn is not None and not spans:
+            return None
+        return {"turn": chosen, "turns": turns, "spans": [s.to_dict() for s in spans]}
 
     # --- the team -------------------------------------------------------------------------------------
     @property
@@ -426,22 +457,33 @@ class Session:
 
     # --- hooks from the team --------------------------------------------------------------------------
     def _on_delta(self, agent: str, text: str) -> None:
+        turn = self._current
+        if turn is not None and turn.trace is not None:
+            turn.trace.delta(agent, time.monotonic())
         self.services.hub.emit(self.channel, "delta", agent=agent, content=text)
 
-    def _on_result(self, agent: str, prompt_tokens: int, completion_tokens: int, seconds: float) -> None:
+    def _on_result(
+        self, agent: str, prompt_tokens: int, completion_tokens: int, seconds: float, reported: bool = True
+    ) -> None:
+        """One model call ended. Without the server's usage the counts are ours: the prompt as the
+        context counted it (calibrated to the model's tokenizer), the completion counted by the team."""
         turn = self._current
-        if turn is not None:
-            turn.usage["prompt_tokens"] += prompt_tokens
-            turn.usage["completion_tokens"] += completion_tokens
-            if prompt_tokens == 0 and completion_tokens == 0:
-                turn.usage_reported = False
         report = self._reports.get(agent)
+        prompt = prompt_tokens if reported or report is None else report.prompt_tokens
+        if turn is not None:
+            turn.usage["prompt_tokens"] += prompt
+            turn.usage["completion_tokens"] += completion_tokens
+            if not reported:
+                turn.usage_reported = False
+            if turn.trace is not None:
+                now = time.monotonic()
+                turn.trace.model_call(agent, prompt, completion_tokens, seconds, now, reported=reported)
         if report is not None:
             self.emit(
                 "context",
                 agent=agent,
                 prompt_tokens=report.prompt_tokens,
-                server_prompt_tokens=prompt_tokens or None,
+                server_prompt_tokens=prompt_tokens if reported else None,
                 budget=report.budget,
                 reserve=report.reserve,
                 summarized_messages=report.summarized_messages,
@@ -525,7 +567,7 @@ class Session:
         )
         for item in queued:
             command = parse_explicit_command(item.content)
-            self._queue.append(Turn(inbox_id=item.id, content=item.content, command=command))
+            self._queue.append(Turn(inbox_id=item.id, content=item.content, command=command, seq=item.seq or 0))
         if queued:
             self._ensure_worker()
 

@@ -9,6 +9,7 @@ from ..errors import AgentChatError
 from ..llm.failures import model_failure
 from ..store import InboxItem
 from ..team.runner import CancelToken
+from .tracing import TurnTrace
 
 NOTE_CHARS = 500
 
@@ -27,6 +28,9 @@ class Turn:
     #: False when a model call of this turn came back without token usage (some servers, e.g.
     #: llama-cpp-python, never report it on streams): the numbers in ``usage`` are then incomplete.
     usage_reported: bool = True
+    #: the seq of the message that started the turn (``GET /v1/sessions/{id}/traces?turn=``)
+    seq: int = 0
+    trace: TurnTrace | None = None
 
 
 def as_context(item: InboxItem) -> str:

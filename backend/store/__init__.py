@@ -15,6 +15,7 @@ from .reminders import ReminderRepo, ReminderRow
 from .sessions import SessionRepo, SessionRow
 from .state import InboxItem, StateRepo
 from .todos import TodoRepo, TodoRow
+from .traces import SpanRow, TraceRepo
 from .usage import UsageRepo, UsageTotals
 from .workflows import WorkflowRepo
 
@@ -35,10 +36,12 @@ __all__ = [
     "ReminderRow",
     "SessionRepo",
     "SessionRow",
+    "SpanRow",
     "StateRepo",
     "Store",
     "TodoRepo",
     "TodoRow",
+    "TraceRepo",
     "Tx",
     "UsageRepo",
     "UsageTotals",
@@ -73,6 +76,7 @@ class Store:
         self.commands = CommandRepo(self.db)
         self.workflows = WorkflowRepo(self.db)
         self.usage = UsageRepo(self.db)
+        self.traces = TraceRepo(self.db)
 
     async def open(self) -> None:
         await self.db.open()

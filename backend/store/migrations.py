@@ -200,6 +200,27 @@ CREATE TABLE stats_resets (
 );
 """
 
+# Version 7 (traces): one row per span of a turn (turn, model calls, tool calls, folds, waits,
+# handoffs), written with the turn's done; ``turn`` is the seq of the message that started it.
+_TRACES = """
+CREATE TABLE trace_spans (
+    span_id       TEXT PRIMARY KEY,
+    session_id    TEXT NOT NULL,
+    turn          BIGINT NOT NULL,
+    parent_id     TEXT,
+    span_type     TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    started_at    {real} NOT NULL,
+    ended_at      {real} NOT NULL,
+    duration_ms   {real} NOT NULL,
+    attributes    TEXT NOT NULL,
+    error_code    TEXT,
+    error_message TEXT
+);
+CREATE INDEX trace_spans_turn ON trace_spans (session_id, turn);
+"""
+
 MIGRATIONS: list[tuple[int, str, dict[str, str]]] = [
     (
         1,
@@ -222,4 +243,5 @@ MIGRATIONS: list[tuple[int, str, dict[str, str]]] = [
     (3, "cluster_leases_commands", {"sqlite": _CLUSTER.format(**_SQLITE), "postgres": _CLUSTER.format(**_POSTGRES)}),
     (5, "usage", {"sqlite": _USAGE.format(**_SQLITE), "postgres": _USAGE.format(**_POSTGRES)}),
     (6, "workflows", {"sqlite": _WORKFLOWS.format(**_SQLITE), "postgres": _WORKFLOWS.format(**_POSTGRES)}),
+    (7, "traces", {"sqlite": _TRACES.format(**_SQLITE), "postgres": _TRACES.format(**_POSTGRES)}),
 ]

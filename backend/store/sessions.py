@@ -10,7 +10,17 @@ from .db import Database, Row, Tx
 #: A session's last seq is the highest seq of its events (primary-key probe); not stored twice.
 _LAST_SEQ = "(SELECT COALESCE(MAX(seq), 0) FROM events WHERE events.session_id = sessions.id)"
 
-SESSION_TABLES = ("events", "team_state", "inbox", "todos", "reminders", "questions", "leases", "commands")
+SESSION_TABLES = (
+    "events",
+    "team_state",
+    "inbox",
+    "todos",
+    "reminders",
+    "questions",
+    "leases",
+    "commands",
+    "trace_spans",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ tool specs and their argument models, the shared model client and token counter)
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +44,9 @@ class TeamHooks:
 
     deps: ToolDeps
     on_delta: Callable[[str, str], None]  # (agent, text chunk)
-    on_result: Callable[[str, int, int, float], None]  # (agent, prompt tokens, completion tokens, seconds)
+    #: (agent, prompt tokens, completion tokens, seconds, reported): with reported False the server sent
+    #: no usage and the completion count is ours (the session estimates the prompt from its context)
+    on_result: Callable[[str, int, int, float, bool], None]
     on_context: Callable[[ContextReport], None]
     on_tool_timing: Callable[[str, float], None]  # (call id, seconds)
 
@@ -181,7 +184,13 @@ class TeamFactory:
             hooks.on_delta(name, text)
 
         def on_result(result: CreateResult, seconds: float) -> None:
-            hooks.on_result(name, result.usage.prompt_tokens, result.usage.completion_tokens, seconds)
+            prompt, completion = result.usage.prompt_tokens, result.usage.completion_tokens
+            reported = bool(prompt or completion)
+            if not reported:  # llama-cpp-python (the embedded model) reports no usage on streams
+                content = result.content
+                text = content if isinstance(content, str) else json.dumps([[c.name, c.arguments] for c in content])
+                completion = self.counter.count_text(text)
+            hooks.on_result(name, prompt, completion, seconds, reported)
 
         tap = StreamingTap(self.model_client, on_delta=on_delta, on_result=on_result)
         s = self.settings

@@ -146,6 +146,8 @@ class FakeModelServer:
     ) -> None:
         self.responder = responder
         self.context_window = context_window
+        #: False: streams never carry usage, even when asked (as llama-cpp-python's server)
+        self.report_usage = True
         self.model = model
         self.queue: deque[Reply] = deque()
         self.requests: list[RecordedRequest] = []
@@ -340,7 +342,7 @@ class FakeModelServer:
                             {"tool_calls": [{"index": index, "function": {"arguments": args[start : start + 16]}}]},
                         )
                 yield self._chunk(cid, {}, "tool_calls")
-            if (record.body.get("stream_options") or {}).get("include_usage"):
+            if self.report_usage and (record.body.get("stream_options") or {}).get("include_usage"):
                 usage = {
                     "id": cid,
                     "object": "chat.completion.chunk",
