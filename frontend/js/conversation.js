@@ -2,6 +2,7 @@
 // questions), notices and dividers, built from timeline events in seq order. Replay and live
 // events take the same path, so a reloaded page shows exactly what a live one showed.
 
+import { traceButton } from "./traces.js";
 import { announce, h } from "./dom.js";
 import { icon } from "./icons.js";
 import { renderInto } from "./render.js";
@@ -399,7 +400,7 @@ export function onDone(conv, event) {
   const block = conv.block;
   if (block) {
     block.el.classList.add(`msg--${status}`);
-    fillFooter(block, event, status);
+    fillFooter(block, event, status, conv.id);
   } else if (status === "cancelled") {
     conv.root.append(notice("muted", "stop", "Stopped before the team replied"));
   }
@@ -410,7 +411,7 @@ export function onDone(conv, event) {
   changed(conv);
 }
 
-function fillFooter(block, event, status) {
+function fillFooter(block, event, status, sessionId) {
   const foot = block.foot;
   foot.replaceChildren();
   if (STATUS_LABEL[status]) foot.append(h("span", { class: `tag tag--${status}`, text: STATUS_LABEL[status] }));
@@ -427,6 +428,7 @@ function fillFooter(block, event, status) {
     bits.push(`${compactNumber(usage.prompt_tokens || 0)} in · ${compactNumber(usage.completion_tokens || 0)} out`);
   }
   if (bits.length) foot.append(h("span", { class: "foot-meta", text: bits.join(" · ") }));
+  if (event.trace && event.trace.spans > 1) foot.append(traceButton(sessionId, event.trace));
   foot.hidden = foot.childElementCount === 0;
 }
 
