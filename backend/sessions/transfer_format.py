@@ -350,9 +350,11 @@ def renumbered(events: Sequence[Mapping[str, Any]], session_id: str) -> list[dic
 
 def conversation_lines(events: Sequence[Mapping[str, Any]]) -> list[str]:
     """What was said, one entry per message: the user's messages, the agents' final answers, the
-    team's questions and the user's answers (tool traffic and stream chunks left out)."""
+    team's questions and the user's answers (tool traffic and stream chunks left out); only what
+    came after the last ``reset`` (the team had forgotten the rest)."""
     lines: list[str] = []
-    for event in events:
+    resets = [i for i, event in enumerate(events) if event.get("type") == "reset"]
+    for event in events[resets[-1] + 1 if resets else 0 :]:
         kind = event.get("type")
         if kind == "user_message":
             lines.append(f"user: {event['content']}")

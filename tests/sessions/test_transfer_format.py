@@ -128,3 +128,11 @@ def test_huge_messages_are_never_counted_whole() -> None:
 
     note = context_note(checked, 100, measuring, truncate)
     assert count(note) <= 100 and max(seen) <= 100 * 16 + 200
+
+
+def test_the_note_starts_after_the_last_reset() -> None:
+    """What was said before a reset (forgotten by the original team) does not reach the new team."""
+    events = [*turn(1, "old secret", "ok"), {"type": "reset", "session_id": "old", "seq": 4, "ts": 4.0}]
+    events += turn(5, "after the reset", "fine")
+    note = context_note(parse_document(exported(events)), 500, count, truncate)
+    assert "after the reset" in note and "old secret" not in note
