@@ -285,3 +285,30 @@ async def test_a_50_mb_file_is_413_and_creates_nothing(server: RunningServer, ht
         event["content"] = "z" * (server.settings.max_body_bytes // 2 + 10)  # two long replies: over 1 MiB
     accepted = await http.post("/v1/sessions/import", json=big)
     assert accepted.status_code == 201, accepted.text[:200]
+
+
+@pytest.mark.postgres
+async def test_export_and_import_on_postgresql(pg_url: str, make_settings: Any, fake_model: FakeModelServer) -> None:
+    """The same round trip on PostgreSQL: the import's one transaction, then a turn on the new session."""
+    running = await RunningServer(make_settings(DATABASE_URL=pg_url)).start()
+    try:
+        async with httpx.AsyncClient(base_url=running.http, timeout=2 * UNIT) as http:
+            ws = await running.client()
+            try:
+                sid = await conversation(ws, fake_model)
+                document = (await http.get(f"/v1/sessions/{sid}/export")).json()
+                bad = copy.deepcopy(document)
+                bad["events"][-1]["seq"] = 1
+                assert (await http.post("/v1/sessions/import", json=bad)).status_code == 400
+                imported = await http.post("/v1/sessions/import", json=document)
+                assert imported.status_code == 201, imported.text
+                new_id = imported.json()["session_id"]
+                assert len(await history(http, new_id)) == len(document["events"])
+                assert len((await http.get("/v1/sessions")).json()["sessions"]) == 2
+                fake_model.enqueue(Reply.of_text("Zephyrine."))
+                await ws.turn("What is my cat called?", session_id=new_id)
+                assert FACT in fake_model.chat_requests[-1].text
+            finally:
+                await ws.close()
+    finally:
+        await running.stop()
