@@ -8,10 +8,11 @@ from typing import Any
 import httpx
 import pytest
 
+from backend.context import SUMMARY_REQUEST_MARKER
 from backend.sessions.tracing import TurnTrace, redact
 from backend.settings import Settings
 from tests.conftest import RunningServer
-from tests.fakes.model_server import FakeModelServer, Reply
+from tests.fakes.model_server import FakeModelServer, RecordedRequest, Reply
 from tests.support.client import UNIT, of_type
 
 
@@ -150,3 +151,34 @@ async def test_a_server_without_usage_gets_our_estimate_marked_unreported(
     assert model["attributes"]["usage_reported"] is False
     assert model["attributes"]["prompt_tokens"] == usage["prompt_tokens"]
     assert stats["totals"]["unreported"] == 1 and stats["totals"]["completion_tokens"] == 8
+
+
+async def test_a_fold_inside_a_turn_is_a_context_span(server: RunningServer, fake_model: FakeModelServer) -> None:
+    """A big tool result pushes the history over the budget mid-turn: the next model call folds the
+    earlier turn, and the turn's trace has a context span with what was folded."""
+    filler = "The quarterly report covers revenue, churn, hiring and the roadmap for next year. "
+    (server.settings.agent_workdir / "report.txt").write_text(filler * 110)  # ~1,800 tokens
+
+    def respond(request: RecordedRequest) -> Reply:
+        if SUMMARY_REQUEST_MARKER in str(request.messages[0].get("content")):
+            return Reply.of_text("Earlier the user shared a long preamble about the report.")
+        if request.messages[-1]["role"] == "user" and "read it" in request.last_user:
+            return Reply.of_tool_call("run_terminal_command", {"command": "cat report.txt"})
+        return Reply.of_text("Noted.")
+
+    fake_model.responder = respond
+    ws = await server.client()
+    try:
+        first = await ws.turn("Preamble. " + filler * 20, timeout=4 * UNIT)
+        sid = first[0]["session_id"]
+        events = await ws.turn("now read it", session_id=sid, timeout=4 * UNIT)
+    finally:
+        await ws.close()
+    assert of_type(events, "summary"), "the history was not folded during the turn"
+    assert of_type(events, "done")[0]["trace"]["folds"] >= 1
+    async with httpx.AsyncClient(base_url=server.http, timeout=2 * UNIT) as http:
+        spans = (await http.get(f"/v1/sessions/{sid}/traces")).json()["spans"]
+    folds = [s for s in spans if s["span_type"] == "context"]
+    summary = of_type(events, "summary")[0]
+    assert folds and folds[0]["attributes"]["folded_messages"] == summary["folded"] > 0
+    assert folds[0]["attributes"]["summary_tokens"] == summary["summary_tokens"] > 0
