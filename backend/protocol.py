@@ -76,6 +76,24 @@ class AnswerRequest(_Request):
     session_id: SessionId | None = None
 
 
+class ApprovalRequest(_Request):
+    """The user's decision on a pending tool call (the first decision wins)."""
+
+    type: Literal["approval"]
+    approval_id: Annotated[str, Field(min_length=1, max_length=64)]
+    decision: Literal["allow", "allow_always", "deny"]
+    note: Annotated[str, Field(max_length=2000)] | None = None
+    session_id: SessionId | None = None
+
+
+class ApprovalRevokeRequest(_Request):
+    """Revoke an allow_always grant (its key, as listed in ``approval_grants``)."""
+
+    type: Literal["approval_revoke"]
+    grant: Annotated[str, Field(min_length=1, max_length=200)]
+    session_id: SessionId | None = None
+
+
 class ResumeRequest(_Request):
     type: Literal["resume"]
     session_id: SessionId
@@ -196,6 +214,8 @@ Request = (
     MessageRequest
     | StopRequest
     | AnswerRequest
+    | ApprovalRequest
+    | ApprovalRevokeRequest
     | ResumeRequest
     | HistoryRequest
     | SessionsRequest
@@ -302,6 +322,9 @@ TIMELINE_EVENTS = frozenset(
         "workflow_run",
         "node_run",
         "file",
+        "approval_request",
+        "approval_result",
+        "approval_grants",
     }
 )
 

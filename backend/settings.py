@@ -170,6 +170,10 @@ class Settings(BaseModel):
     #: characters of SSE chunk data one model call may stream (0: derived from CONTEXT_RESERVE)
     model_output_limit: int = Field(0, alias="MODEL_OUTPUT_LIMIT", ge=0)
     question_timeout: float | None = Field(600.0, alias="QUESTION_TIMEOUT", gt=0)
+    #: which tool calls ask the user first: never | risky | always (docs/configuration.md)
+    approval_policy: Literal["never", "risky", "always"] = Field("risky", alias="APPROVAL_POLICY")
+    #: seconds an approval waits for a decision; then it is a deny
+    approval_timeout: float = Field(600.0, alias="APPROVAL_TIMEOUT", gt=0)
     default_timezone: str | None = Field(None, alias="DEFAULT_TIMEZONE")
 
     # --- file uploads (POST /v1/sessions/{id}/files) -------------------------------------------

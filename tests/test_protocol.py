@@ -86,6 +86,8 @@ def test_every_documented_request_type_parses() -> None:
         {"type": "message", "content": "hi", "session_id": "s1", "client_id": "c1", "tz": "UTC"},
         {"type": "stop"},
         {"type": "answer", "question_id": "q", "content": "yes"},
+        {"type": "approval", "approval_id": "a1", "decision": "allow_always", "note": "ok"},
+        {"type": "approval_revoke", "grant": "run_terminal_command:git"},
         {"type": "resume", "session_id": "s1", "last_seq": 3},
         {"type": "history", "session_id": "s1"},
         {"type": "sessions"},

@@ -327,6 +327,8 @@ class App:
             "queued": session.queued,
             "last_seq": session.channel.last_seq,
             "pending_questions": [q.to_event() for q in pending],
+            "pending_approvals": [a.to_event() for a in await session.approvals.pending()],
+            "approval_grants": await session.approvals.grants(),
         }
 
     async def timeline(self, session: Session, after_seq: int, limit: int | None = None) -> list[str]:
@@ -397,5 +399,9 @@ async def _agentchat_error(request: Request, exc: Exception) -> Response:
     elif isinstance(exc, SessionElsewhereError):
         status = 409
     else:
-        status = 400
+        status = CODE_STATUS.get(exc.code, 400)
     return error_response(status, exc.message, exc.code)
+
+
+#: session-layer error codes whose HTTP status is not 400
+CODE_STATUS = {"unknown_approval": 404, "unknown_grant": 404, "approval_closed": 409}

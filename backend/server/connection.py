@@ -267,6 +267,13 @@ class Connection:
     async def on_answer(self, request: p.AnswerRequest) -> None:
         await (await self.session(request.session_id)).answer(request.question_id, request.content)
 
+    async def on_approval(self, request: p.ApprovalRequest) -> None:
+        session = await self.session(request.session_id)
+        await session.decide_approval(request.approval_id, request.decision, request.note, by="user")
+
+    async def on_approval_revoke(self, request: p.ApprovalRevokeRequest) -> None:
+        await (await self.session(request.session_id)).revoke_grant(request.grant)
+
     async def on_history(self, request: p.HistoryRequest) -> None:
         session = await self.session(request.session_id)
         frames = await self.app.timeline(session, request.after_seq, request.limit)

@@ -34,6 +34,7 @@ class TurnWatch:
         self.done: dict[str, Any] | None = None
         self.error: dict[str, Any] | None = None
         self.question: dict[str, Any] | None = None
+        self.approval: dict[str, Any] | None = None
 
     def take(self, event: dict[str, Any]) -> str | None:
         """Feed one event; returns user-facing text to stream now (or None)."""
@@ -58,6 +59,8 @@ class TurnWatch:
             self.error = event
         elif kind == "question":
             self.question = event
+        elif kind == "approval_request":
+            self.approval = event
         return None
 
     @property
@@ -111,7 +114,7 @@ class HttpTurn:
                 if frame is None:
                     return  # the server is shutting down (or the session was deleted)
                 text = watch.take(json.loads(frame))
-                if watch.question is not None and watch.done is None:
+                if (watch.question is not None or watch.approval is not None) and watch.done is None:
                     await self.session.stop()  # these clients cannot answer here: end the turn
                 if text:
                     yield text
@@ -132,6 +135,13 @@ class HttpTurn:
     def final_text(self) -> str:
         """The answer; when the team asked a question, the answer says where to reply."""
         watch = self.watch
+        if watch.approval is not None:
+            tool = watch.approval.get("tool", "")
+            return (
+                f"{watch.answer}\n\n[The team asked for approval to run {tool}. Approvals are answered through "
+                f"the session API: POST /v1/sessions/{self.session.id}/approvals/<approval_id>, or in the browser "
+                "client. This request's turn was ended.]"
+            ).strip()
         if watch.question is not None:
             return (
                 f"{watch.answer}\n\n[The team asked: {watch.question.get('content', '')!s} — answer questions "

@@ -98,6 +98,30 @@ async def answer(request: Request) -> Response:
     return JSONResponse({"session_id": session.id, "question_id": body.question_id}, 202)
 
 
+async def decide_approval(request: Request) -> Response:
+    """``POST /v1/sessions/{id}/approvals/{approval_id}`` ``{decision, note?}``: the first decision wins."""
+    session = await _session(request)
+    data = await read_json(request)
+    body = validated(p.ApprovalRequest, {**data, "type": "approval", "approval_id": request.path_params["approval_id"],
+                                         "session_id": session.id})  # fmt: skip
+    await session.decide_approval(body.approval_id, body.decision, body.note, by="http")
+    return JSONResponse({"session_id": session.id, "approval_id": body.approval_id, "decision": body.decision})
+
+
+async def approvals(request: Request) -> Response:
+    """``GET /v1/sessions/{id}/approvals``: what is pending, and the allow_always grants."""
+    session = await _session(request)
+    pending = [a.to_event() for a in await session.approvals.pending()]
+    return JSONResponse({"session_id": session.id, "pending": pending, "grants": await session.approvals.grants()})
+
+
+async def revoke_grant(request: Request) -> Response:
+    """``DELETE /v1/sessions/{id}/approvals/grants/{grant}``."""
+    session = await _session(request)
+    await session.revoke_grant(request.path_params["grant"])
+    return JSONResponse({"session_id": session.id, "revoked": request.path_params["grant"]})
+
+
 async def traces(request: Request) -> Response:
     """``GET /v1/sessions/{id}/traces?turn=<seq>``: one turn's spans (default: the latest turn)."""
     session = await _session(request)
@@ -148,6 +172,9 @@ routes: list[BaseRoute] = [
     Route("/v1/sessions/{session_id}/messages", post_message, methods=["POST"]),
     Route("/v1/sessions/{session_id}/events", events, methods=["GET"]),
     Route("/v1/sessions/{session_id}/traces", traces, methods=["GET"]),
+    Route("/v1/sessions/{session_id}/approvals", approvals, methods=["GET"]),
+    Route("/v1/sessions/{session_id}/approvals/grants/{grant}", revoke_grant, methods=["DELETE"]),
+    Route("/v1/sessions/{session_id}/approvals/{approval_id}", decide_approval, methods=["POST"]),
     Route("/v1/sessions/{session_id}/stop", stop, methods=["POST"]),
     Route("/v1/sessions/{session_id}/answers", answer, methods=["POST"]),
 ]

@@ -26,6 +26,7 @@ from ..team.runner import TurnRunner
 from ..tools.registry import ToolDeps
 from ..tools.terminal import execute_command, parse_explicit_command
 from ..workflows.commands import is_run_command
+from .approvals import ApprovalBroker
 from .hub import Channel, LeaseLostError, frame_seq
 from .questions import QuestionBroker
 from .services import Services
@@ -60,6 +61,11 @@ class Session:
         self._catching_up = False
         self._catch_again = False
         self.questions = QuestionBroker(row.id, services.store, self.emit, timeout=services.settings.question_timeout)
+        self.approvals = ApprovalBroker(
+            row.id, services.store, self.emit, timeout=services.settings.approval_timeout,
+            policy=services.settings.approval_policy, overrides=services.factory.spec.approvals,
+            groups={spec.name: spec.group for spec in services.tools.specs()},
+        )  # fmt: skip
         self.last_active = time.monotonic()
         self._team: BuiltTeam | None = None
         self._queue: deque[Turn] = deque()
@@ -96,6 +102,7 @@ class Session:
             sandbox=s.sandbox,
             timezone=self.timezone or s.settings.default_timezone,
             workflows=s.workflows,
+            approvals=self.approvals,
         )
 
     @property
@@ -175,6 +182,7 @@ class Session:
             return True
         turn = self._current
         await self.questions.cancel_all()
+        self.approvals.cancel_all()  # stop denies what is pending
         if turn is None or turn.finished:
             return False
         turn.token.cancel()
@@ -202,6 +210,29 @@ class Session:
             return
         row = await self.questions.answer_offline(question_id, content)
         await self.submit(f'Answer to your earlier question "{row.question}": {content}')
+
+    async def decide_approval(self, approval_id: str, decision: str, note: str | None, by: str) -> None:
+        """The first decision on a pending approval, from any client. Decided after a restart (its
+        call ended with the interrupted turn): recorded, and the team hears of it as context."""
+        self.touch()
+        payload = {"approval_id": approval_id, "decision": decision, "note": note, "by": by}
+        if not await self._route("approval", payload):
+            return
+        if await self.approvals.decide(approval_id, decision, note, by):
+            return
+        row = await self.services.store.approvals.get(approval_id)
+        if row is not None:
+            verb = "denied" if decision == "deny" else "allowed"
+            arguments = json.dumps(row.arguments, ensure_ascii=False)[:300]
+            why = f": {note}" if note else ""
+            text = f"[After the turn that asked was interrupted, the user {verb} {row.tool} {arguments}{why}]"
+            await self.services.store.state.add_inbox(self.id, "note", "user", text)
+
+    async def revoke_grant(self, grant: str) -> None:
+        """Revoke an allow_always grant of this session."""
+        if not await self._route("approval_revoke", {"grant": grant}):
+            return
+        await self.approvals.revoke(grant)
 
     # --- the worker -----------------------------------------------------------------------------------
     def _ensure_worker(self) -> None:
@@ -646,6 +677,10 @@ class Session:
                             await self.stop()
                         elif command.kind == "answer":
                             await self.answer(data["question_id"], data["content"])
+                        elif command.kind == "approval":
+                            await self.decide_approval(data["approval_id"], data["decision"], data["note"], data["by"])
+                        elif command.kind == "approval_revoke":
+                            await self.revoke_grant(data["grant"])
                         elif command.kind == "emit":
                             self.emit(data["type"], **data["fields"])
                 except AgentChatError as exc:  # e.g. busy, unknown question: the sender's clients see it
@@ -661,6 +696,7 @@ class Session:
         """Stop everything this session runs (shutdown, eviction, delete)."""
         self._closed = True
         self.questions.detach()
+        self.approvals.detach()
         if self._current is not None:
             self._current.token.cancel()
         for task in (self._turn_task, self._worker, self._compaction):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from .approvals import ApprovalRepo, ApprovalRow
 from .commands import Command, CommandRepo
 from .db import Database, Dialect, Tx
 from .events import EventRepo, EventRow
@@ -20,6 +21,8 @@ from .usage import UsageRepo, UsageTotals
 from .workflows import WorkflowRepo
 
 __all__ = [
+    "ApprovalRepo",
+    "ApprovalRow",
     "Command",
     "CommandRepo",
     "Database",
@@ -77,6 +80,7 @@ class Store:
         self.workflows = WorkflowRepo(self.db)
         self.usage = UsageRepo(self.db)
         self.traces = TraceRepo(self.db)
+        self.approvals = ApprovalRepo(self.db)
 
     async def open(self) -> None:
         await self.db.open()

@@ -177,6 +177,34 @@ CREATE TABLE run_artifacts (
 CREATE INDEX run_artifacts_run ON run_artifacts (run_id, id);
 """
 
+# Version 4 (approvals): tool calls waiting for the user's decision (re-sent on resume, decided once),
+# and the session's "allow always" grants (per tool; for the terminal per program).
+_APPROVALS = """
+CREATE TABLE approvals (
+    id          TEXT PRIMARY KEY,
+    session_id  TEXT NOT NULL,
+    agent       TEXT NOT NULL,
+    tool        TEXT NOT NULL,
+    arguments   TEXT NOT NULL,
+    risk        TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    grant_key   TEXT NOT NULL,
+    status      TEXT NOT NULL DEFAULT 'pending',
+    decided_by  TEXT,
+    note        TEXT,
+    created_at  {real} NOT NULL,
+    expires_at  {real} NOT NULL,
+    decided_at  {real}
+);
+CREATE INDEX approvals_pending ON approvals (session_id, status);
+CREATE TABLE approval_grants (
+    session_id  TEXT NOT NULL,
+    grant_key   TEXT NOT NULL,
+    created_at  {real} NOT NULL,
+    PRIMARY KEY (session_id, grant_key)
+);
+"""
+
 # Version 5 (usage): one row per finished turn with the model's token counts, for /v1/stats; and the
 # moments the earlier streaming agent's /reset-stats was called (a view starts there; nothing is lost).
 _USAGE = """
@@ -241,6 +269,7 @@ MIGRATIONS: list[tuple[int, str, dict[str, str]]] = [
         },
     ),
     (3, "cluster_leases_commands", {"sqlite": _CLUSTER.format(**_SQLITE), "postgres": _CLUSTER.format(**_POSTGRES)}),
+    (4, "approvals", {"sqlite": _APPROVALS.format(**_SQLITE), "postgres": _APPROVALS.format(**_POSTGRES)}),
     (5, "usage", {"sqlite": _USAGE.format(**_SQLITE), "postgres": _USAGE.format(**_POSTGRES)}),
     (6, "workflows", {"sqlite": _WORKFLOWS.format(**_SQLITE), "postgres": _WORKFLOWS.format(**_POSTGRES)}),
     (7, "traces", {"sqlite": _TRACES.format(**_SQLITE), "postgres": _TRACES.format(**_POSTGRES)}),

@@ -20,6 +20,8 @@ SESSION_TABLES = (
     "leases",
     "commands",
     "trace_spans",
+    "approvals",
+    "approval_grants",
 )
 
 

@@ -176,7 +176,7 @@ class TeamFactory:
         self, agent: AgentSpec, hooks: TeamHooks, contexts: dict[str, BudgetedChatCompletionContext]
     ) -> AssistantAgent:
         name = agent.name
-        tools = [SessionTool(spec, hooks.deps, hooks.on_tool_timing) for spec in self._tools[name]]
+        tools = [SessionTool(spec, hooks.deps, hooks.on_tool_timing, agent=name) for spec in self._tools[name]]
         handoffs = [Handoff(target=t) for t in agent.handoffs] if self.tools_enabled else []
         system_message = self._system[name]
 

@@ -45,6 +45,8 @@ class TeamSpec(BaseModel):
     max_turns: Annotated[int, Field(ge=1, le=50)] | None = None
     #: Hard cap on messages per user turn (tool events excluded), on top of max_turns.
     max_messages: Annotated[int, Field(ge=2, le=100)] | None = None
+    #: per-tool approval policy (never | risky | always), over APPROVAL_POLICY
+    approvals: dict[str, Literal["never", "risky", "always"]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check(self) -> TeamSpec:

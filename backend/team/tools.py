@@ -76,11 +76,12 @@ class SessionTool(BaseTool[BaseModel, _Result]):
     #: and every model call reads it: ~0.5 ms per tool). The schema of a spec never changes.
     _schemas: ClassVar[dict[str, ToolSchema]] = {}
 
-    def __init__(self, spec: ToolSpec, deps: ToolDeps, on_timing: TimingSink | None = None) -> None:
+    def __init__(self, spec: ToolSpec, deps: ToolDeps, on_timing: TimingSink | None = None, *, agent: str = "") -> None:
         super().__init__(spec.args_model, _Result, spec.name, spec.description)
         self._spec = spec
         self._deps = deps
         self._on_timing = on_timing
+        self._agent = agent
 
     @property
     def schema(self) -> ToolSchema:
@@ -110,6 +111,11 @@ class SessionTool(BaseTool[BaseModel, _Result]):
                 parsed = self._args_type.model_validate(args)
             except ValidationError as exc:
                 raise ToolError(describe_validation_error(self.name, exc)) from None
+            gate = self._deps.approvals
+            if gate is not None:  # every call passes the approval policy before it runs
+                denial = await gate.check(self._agent, self.name, parsed.model_dump())
+                if denial is not None:
+                    return denial  # the model reads it as the tool's result and can adapt
             return await self.run(parsed, cancellation_token)
         except asyncio.CancelledError:
             logger.info("tool %s cancelled", self.name)

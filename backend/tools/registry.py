@@ -33,6 +33,12 @@ class ReminderWaker(Protocol):
     def wake(self) -> None: ...
 
 
+class ApprovalGate(Protocol):
+    async def check(self, agent: str, tool: str, arguments: dict[str, Any]) -> str | None:
+        """None: run the call; a string: denied, and that is the tool's result."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ToolDeps:
     """Everything a tool may use, for one session. Built by the session, passed to every call."""
@@ -46,6 +52,7 @@ class ToolDeps:
     sandbox: Any = None  # backend.sandbox.SandboxManager | None
     timezone: str | None = None
     workflows: Any = None  # backend.workflows.WorkflowEngine | None (the run_workflow tool)
+    approvals: ApprovalGate | None = None  # every call passes it before it runs
 
 
 ToolFunc = Callable[..., Awaitable[str]]

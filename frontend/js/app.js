@@ -13,7 +13,7 @@ import { renderSessions, refreshSessionTimes, closeDrawers, drawerOpen, isNarrow
 import { renderTodos, renderReminders, refreshReminderTimes, setPanelsEnabled } from "./panels.js";
 import { renderContextMeter } from "./context-meter.js";
 import { renderRunState, focusComposer } from "./composer.js";
-import { showToast } from "./notify.js";
+import { enabled as notificationsEnabled, showToast } from "./notify.js";
 import { renderStatus } from "./status.js";
 import { follow, initScrolling, scrollToBottom, setPinned } from "./scroll.js";
 import { randomId, timeZone } from "./util.js";
@@ -33,7 +33,12 @@ export const state = {
 // --- views ----------------------------------------------------------------------------------------
 
 function newConversation(id = null) {
-  const conv = conversation.createConversation(id, { answer, changed: onConversationChanged });
+  const conv = conversation.createConversation(id, {
+    answer,
+    decide,
+    changed: onConversationChanged,
+    notificationsOn: notificationsEnabled,
+  });
   conv.waiting = []; // messages typed before the session id is known
   conv.uploads = []; // files dropped before the session id is known
   if (id) state.views.set(id, conv);
@@ -226,6 +231,12 @@ function flushOutbox() {
   const pending = state.outbox;
   state.outbox = [];
   for (const { conv, frame } of pending) transmit(conv, frame);
+}
+
+function decide(conv, approvalId, decision, note) {
+  const ok = request({ type: "approval", approval_id: approvalId, decision, note, session_id: conv.id ?? undefined });
+  if (!ok) showToast({ title: "Offline", body: "The decision will need to be sent again once the connection is back.", kind: "error" });
+  return ok;
 }
 
 function answer(conv, questionId, text) {

@@ -2,6 +2,7 @@
 // questions), notices and dividers, built from timeline events in seq order. Replay and live
 // events take the same path, so a reloaded page shows exactly what a live one showed.
 
+import { createApprovalCard, lockApproval, notifyApproval } from "./approvals.js";
 import { traceButton } from "./traces.js";
 import { announce, h } from "./dom.js";
 import { icon } from "./icons.js";
@@ -39,6 +40,8 @@ export function createConversation(id, actions) {
     tools: new Map(),
     runs: new Map(),
     questions: new Map(),
+    approvals: new Map(),
+    grants: [],
     todos: [],
     reminders: [],
     context: null,
@@ -321,6 +324,36 @@ export function onQuestionClosed(conv, event) {
   const prompt = conv.questions.get(String(event.question_id));
   if (prompt) closeQuestion(prompt, event);
   changed(conv);
+}
+
+export function onApprovalRequest(conv, event) {
+  const id = String(event.approval_id);
+  const existing = conv.approvals.get(id);
+  if (existing) return existing;
+  const card = createApprovalCard(event, (approvalId, decision, note) => conv.actions.decide(conv, approvalId, decision, note));
+  conv.approvals.set(id, card);
+  appendPart(conv, conv.block?.agent || event.agent || "assistant", card, event.ts);
+  if (!conv.replaying) {
+    announce(`Approval needed: ${event.tool}`);
+    card.focus({ preventScroll: true });
+    notifyApproval(event, conv.actions.notificationsOn());
+  }
+  return card;
+}
+
+export function onApprovalResult(conv, event) {
+  const card = conv.approvals.get(String(event.approval_id));
+  if (card) lockApproval(card, event);
+  changed(conv);
+}
+
+export function onApprovalGrants(conv, event) {
+  conv.grants = event.grants || [];
+}
+
+/** Approvals the server still waits for (from the `session` reply on attach). */
+export function ensurePendingApprovals(conv, pending) {
+  for (const approval of pending || []) onApprovalRequest(conv, approval);
 }
 
 /** Prompts the server still waits for (from the `session` reply on attach). */

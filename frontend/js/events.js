@@ -59,6 +59,8 @@ export function createHandlers(app) {
       if (event.title) conv.title = event.title;
       conv.baseline = (event.running ? 1 : 0) + (Number(event.queued) || 0);
       conv.pendingQuestions = event.pending_questions || [];
+      conv.pendingApprovals = event.pending_approvals || [];
+      conv.grants = event.approval_grants || [];
       if ("replay" in event) {
         conv.replaying = true;
         conv.initialReplay = event.resumed_from === 0;
@@ -66,6 +68,7 @@ export function createHandlers(app) {
         conv.pending = conv.baseline;
         conv.loading = false;
         conversation.ensurePendingQuestions(conv, conv.pendingQuestions);
+        conversation.ensurePendingApprovals(conv, conv.pendingApprovals);
       }
       if (conv === state.current) app.renderChrome();
     },
@@ -78,6 +81,7 @@ export function createHandlers(app) {
       conv.loading = false;
       conv.pending = conv.baseline ?? conv.pending;
       conversation.ensurePendingQuestions(conv, conv.pendingQuestions);
+      conversation.ensurePendingApprovals(conv, conv.pendingApprovals);
       conversation.failUnacknowledged(conv, state.conn.generation);
       app.onConversationChanged(conv);
       if (conv === state.current) {
@@ -145,6 +149,9 @@ export function createHandlers(app) {
     warning: timeline(conversation.onWarning),
     question: timeline(conversation.onQuestion),
     question_closed: timeline(conversation.onQuestionClosed),
+    approval_request: timeline(conversation.onApprovalRequest),
+    approval_result: timeline(conversation.onApprovalResult),
+    approval_grants: timeline(conversation.onApprovalGrants),
     summary: timeline(conversation.onSummary),
     reset: timeline(conversation.onReset),
     workflow_run: timeline(conversation.onWorkflowRun),

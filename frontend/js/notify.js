@@ -34,7 +34,7 @@ function wanted() {
   }
 }
 
-function enabled() {
+export function enabled() {
   return "Notification" in window && Notification.permission === "granted" && wanted();
 }
 

@@ -5,6 +5,7 @@ export const TIMELINE_TYPES = new Set([
   "user_message", "queued", "delta", "agent_message", "handoff", "tool_call", "tool_result",
   "response", "done", "error", "warning", "question", "question_closed", "reminder", "context",
   "todos", "reminders", "summary", "reset", "workflow_run", "node_run", "file",
+  "approval_request", "approval_result", "approval_grants",
 ]);
 
 /** Replies whose arrival needs no action from the page. */
@@ -56,6 +57,9 @@ export function dispatch(event, handlers) {
     case "workflow_run": return call("workflow_run");
     case "node_run": return call("node_run");
     case "file": return call("file");
+    case "approval_request": return call("approval_request");
+    case "approval_result": return call("approval_result");
+    case "approval_grants": return call("approval_grants");
     default:
       if (IGNORED_REPLIES.has(event.type)) return undefined;
       return reportUnknown(event);
