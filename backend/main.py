@@ -24,6 +24,7 @@ from typing import Any
 from . import __version__
 from .context.tokens import ServerTokenizer, TokenCounter, calibrate_margin, seed_tiktoken_cache
 from .errors import AgentChatError, SettingsError
+from .identity.principal import AuthMode, is_loopback_host, startup_problem
 from .llm.client import build_model_client
 from .llm.oneshot import OneShotModel
 from .logs import configure_logging, install_filters
@@ -196,6 +197,7 @@ def check_data_dir(path: Path) -> None:
 async def start_app(settings: Settings) -> Runtime:
     install_filters(debug=settings.log_level == "DEBUG")
     settings = _with_embedded_defaults(settings)
+    check_auth(settings)
     check_data_dir(settings.data_dir)
     prepare_workdir(settings)
     spec = load_team_spec(settings.team)  # fail fast on a bad TEAM before starting anything
@@ -306,6 +308,22 @@ async def start_app(settings: Settings) -> Runtime:
     gc.collect()
     gc.freeze()
     return Runtime(settings, store, app, sessions, scheduler, model_client, sandbox, embedded, loop_lag, workflows)
+
+
+def check_auth(settings: Settings) -> None:
+    """AUTH_MODE's start-up rule: no auth only on loopback (unless ALLOW_INSECURE=1, loudly)."""
+    mode = AuthMode(settings.effective_auth_mode)
+    problem = startup_problem(
+        mode, settings.host.strip().lower(), allow_insecure=settings.allow_insecure, has_token=bool(settings.auth_token)
+    )
+    if problem:
+        raise SettingsError(problem)
+    if mode is AuthMode.NONE and not is_loopback_host(settings.host.strip().lower()):
+        logger.warning(
+            "INSECURE: HOST=%s with AUTH_MODE=none and ALLOW_INSECURE=1: anyone who can reach the port "
+            "can use the team, its tools and every session",
+            settings.host,
+        )
 
 
 def _reminder_hook(sessions: SessionRegistry) -> Any:

@@ -88,6 +88,16 @@ class Settings(BaseModel):
     ping_timeout: float = Field(20.0, alias="PING_TIMEOUT", gt=0)
     allowed_origins: tuple[str, ...] = Field((), alias="ALLOWED_ORIGINS")
     auth_token: str | None = Field(None, alias="AUTH_TOKEN")
+    #: none | token | keys (default: token when AUTH_TOKEN is set, none otherwise)
+    auth_mode: Literal["none", "token", "keys"] | None = Field(None, alias="AUTH_MODE")
+    #: let AUTH_MODE=none listen beyond loopback (a loud warning at start-up)
+    allow_insecure: bool = Field(False, alias="ALLOW_INSECURE")
+    #: HS256 secret for login tokens; unset: DATA_DIR/auth_secret, created once (share it in a cluster)
+    auth_secret: str | None = Field(None, alias="AUTH_SECRET")
+    #: seconds a login token (and its cookie) lives
+    auth_session_seconds: int = Field(12 * 3600, alias="AUTH_SESSION_SECONDS", ge=60, le=30 * 24 * 3600)
+    #: days audit rows are kept
+    audit_retention_days: int = Field(90, alias="AUDIT_RETENTION_DAYS", ge=1)
     rate_limit_messages: int = Field(30, alias="RATE_LIMIT_MESSAGES", ge=1)
     rate_limit_window: float = Field(10.0, alias="RATE_LIMIT_WINDOW", gt=0)
     rate_limit_strikes: int = Field(3, alias="RATE_LIMIT_STRIKES", ge=1)
@@ -237,6 +247,15 @@ class Settings(BaseModel):
             )
         return value or None
 
+    @field_validator("auth_secret")
+    @classmethod
+    def _secret_length(cls, value: str | None) -> str | None:
+        if value and len(value) < 32:
+            raise ValueError(
+                "must be at least 32 characters (python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return value or None
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:
@@ -304,6 +323,11 @@ class Settings(BaseModel):
                     raw = "<redacted>"
                 problems.append(f"{alias}={raw!r}: {error['msg']}")
             raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
+
+    @property
+    def effective_auth_mode(self) -> str:
+        """AUTH_MODE, or its default: ``token`` when AUTH_TOKEN is set, ``none`` otherwise."""
+        return self.auth_mode or ("token" if self.auth_token else "none")
 
     @property
     def effective_allowed_hosts(self) -> tuple[str, ...]:

@@ -28,6 +28,8 @@ class Principal:
     scopes: frozenset[str] = field(default_factory=lambda: frozenset({"chat"}))
     key_id: str | None = None
     name: str = ""
+    #: the login token's id (``jti``) when the caller signed in with a password
+    token_id: str | None = None
 
     @property
     def admin(self) -> bool:

@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute, Route
 from .. import __version__
 from .. import protocol as p
 from ..sessions.session import Session
+from .auth import principal
 from .http import HttpError, core, read_json, validated
 from .http_turn import HttpTurn
 
@@ -57,9 +58,9 @@ async def _turn(request: Request) -> tuple[App, HttpTurn]:
     checked = validated(p.MessageRequest, {"type": "message", "content": content, "session_id": session_id})
     session: Session
     if checked.session_id is None:
-        session = await app.sessions.create(title=message[:60])
+        session = await app.sessions.create(title=message[:60], caller=principal(request))
     else:
-        session = await app.sessions.get(checked.session_id)  # unknown: 404
+        session = await app.sessions.get(checked.session_id, principal(request))  # unknown or not visible: 404
     return app, await HttpTurn.start(app, session, checked.content)
 
 

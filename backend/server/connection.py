@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .. import protocol as p
-from ..errors import AgentChatError, ProtocolError
+from ..errors import AgentChatError, AuthError, ForbiddenError, ProtocolError
+from ..identity.principal import ANONYMOUS, Principal
 from ..protocol import encode, error_event
 from .http import token_matches
 from .ratelimit import TokenBucket
@@ -40,10 +41,13 @@ CLOSE_GRACE_SECONDS = 5.0
 
 
 class Connection:
-    def __init__(self, ws: WebSocket, app: App, *, authenticated: bool) -> None:
+    def __init__(self, ws: WebSocket, app: App, *, authenticated: bool, principal: Principal = ANONYMOUS) -> None:
         self.ws = ws
         self.app = app
         self.authenticated = authenticated
+        #: who this socket acts as (AUTH_MODE=keys: the key or signed-in user; else the local principal)
+        self.principal = principal
+        self._recheck = app.settings.effective_auth_mode == "keys"
         self.current: str | None = None
         self.watching: dict[str, Session] = {}
         s = app.settings
@@ -165,7 +169,11 @@ class Connection:
             request = p.parse_frame(frame)
             session_id = getattr(request, "session_id", None) or self.current
             if not self.authenticated:
-                self._authenticate(request)
+                await self._authenticate(request)
+                return
+            if self._recheck and not await self.app.sessions.services.accounts.still_valid(self.principal):
+                self.reply(error_event("unauthorized", "this connection's credentials are no longer valid"))
+                self._close_soon(POLICY_VIOLATION, "unauthorized")
                 return
             handler = getattr(self, "on_" + request.type, None) or self.on_sandbox
             await handler(request)
@@ -180,13 +188,13 @@ class Connection:
             message = f"internal error (request {request_id}); the connection stays open"
             self.reply(error_event("internal_error", message, session_id, request_id=request_id))
 
-    def _authenticate(self, request: p.Request) -> None:
+    async def _authenticate(self, request: p.Request) -> None:
         throttle = self.app.auth_throttle
         if throttle.blocked(self.address):
             self.reply(error_event("unauthorized", "too many failed authentications; try again later"))
             self._close_soon(POLICY_VIOLATION, "too many failed authentications")
             return
-        if isinstance(request, p.AuthRequest) and token_matches(self.app.settings.auth_token, request.token):
+        if isinstance(request, p.AuthRequest) and await self._credential_ok(request.token):
             self.authenticated = True
             if self._auth_timer is not None:
                 self._auth_timer.cancel()
@@ -198,12 +206,24 @@ class Connection:
         self.reply(error_event("unauthorized", 'send {"type":"auth","token":...} first'))
         self._close_soon(POLICY_VIOLATION, "unauthorized")
 
+    async def _credential_ok(self, token: str) -> bool:
+        """The ``auth`` frame's credential: AUTH_TOKEN, or in keys mode an API key or login token."""
+        if not self._recheck:
+            return token_matches(self.app.settings.auth_token, token)
+        try:
+            caller = await self.app.sessions.services.accounts.authenticate(token)
+            caller.check_tenant_header(self.ws.headers.get("x-tenant-id"))
+        except (AuthError, ForbiddenError):
+            return False
+        self.principal = caller
+        return True
+
     # --- helpers --------------------------------------------------------------------------------------
     async def session(self, session_id: str | None) -> Session:
         sid = session_id or self.current
         if sid is None:
             raise AgentChatError("no session: send a message or resume one first", code="no_session")
-        return await self.app.sessions.get(sid)
+        return await self.app.sessions.get(sid, self.principal)
 
     def attach(self, session: Session) -> None:
         self.watching[session.id] = session
@@ -217,10 +237,10 @@ class Connection:
     # --- handlers: one per request type -------------------------------------------------------------
     async def on_message(self, request: p.MessageRequest) -> None:
         if request.session_id or (request.plain and self.current in self.watching):
-            session = await self.app.sessions.get(request.session_id or self.current)  # type: ignore[arg-type]
+            session = await self.app.sessions.get(request.session_id or self.current, self.principal)  # type: ignore[arg-type]
             created = False
         else:
-            session = await self.app.sessions.create(timezone=request.tz)
+            session = await self.app.sessions.create(timezone=request.tz, caller=self.principal)
             created = True
         await session.set_timezone(request.tz)
         if session.id not in self.watching:
@@ -230,12 +250,12 @@ class Connection:
         await session.submit(request.content, client_id=request.client_id)
 
     async def on_new(self, request: p.NewSessionRequest) -> None:
-        session = await self.app.sessions.create(timezone=request.tz, title=request.title)
+        session = await self.app.sessions.create(timezone=request.tz, title=request.title, caller=self.principal)
         self.attach(session)
         await self.send_session_state(session, created=True)
 
     async def on_resume(self, request: p.ResumeRequest) -> None:
-        session = await self.app.sessions.get(request.session_id)
+        session = await self.app.sessions.get(request.session_id, self.principal)
         await session.set_timezone(request.tz)
         # Stored history, then live: frames emitted while reading are buffered, none lost or doubled.
         # The history goes out in pages, each after the previous one has left the outbox, so a long
@@ -280,9 +300,10 @@ class Connection:
         self.deliver(f'{{"type":"history","session_id":"{session.id}","events":[{",".join(frames)}]}}')
 
     async def on_sessions(self, request: p.SessionsRequest) -> None:
-        self.reply(p.event("sessions", sessions=await self.app.sessions.list()))
+        self.reply(p.event("sessions", sessions=await self.app.sessions.list(self.principal)))
 
     async def on_delete(self, request: p.DeleteRequest) -> None:
+        await self.session(request.session_id)  # another caller's session: unknown_session
         await self.app.delete_session(request.session_id, requester=self)
 
     async def on_reset(self, request: p.ResetRequest) -> None:

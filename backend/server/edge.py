@@ -26,12 +26,24 @@ by a trusted proxy (uvicorn's proxy-headers middleware runs before this one).
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..errors import AuthError, ForbiddenError
 from ..settings import WILDCARD_HOSTS, Settings
+from ..store import AuditRow
+from .auth import (
+    BOOTSTRAP_PATH,
+    OPEN_PATHS,
+    PRINCIPAL_KEY,
+    REQUEST_ID_KEY,
+    presented_credential,
+    principal,
+    request_id,
+)
 from .http import OPENAI_PATHS, HttpError, bearer, error_response, openai_error_response, query_token, token_matches
 
 if TYPE_CHECKING:
@@ -81,14 +93,24 @@ def startup_warnings(settings: Settings) -> list[str]:
         )
     if "*" in settings.effective_allowed_hosts:
         warnings.append("ALLOWED_HOSTS=* answers any Host: DNS rebinding is not stopped here (only behind a proxy)")
-    if settings.host.strip().lower() not in ("127.0.0.1", "localhost", "::1") and not settings.auth_token:
-        warnings.append(f"HOST={settings.host} without AUTH_TOKEN: anyone who can reach the port can use the team")
+    if (
+        settings.host.strip().lower() not in ("127.0.0.1", "localhost", "::1")
+        and settings.effective_auth_mode == "none"
+    ):
+        warnings.append(
+            f"HOST={settings.host} without auth (AUTH_MODE=keys, or AUTH_TOKEN): anyone who can reach the port "
+            "can use the team"
+        )
     return warnings
 
 
 #: the streaming agent's routes, which need AUTH_TOKEN too (the page's files, /healthz and /health
 #: stay public)
 API_PATHS = frozenset({"/chat", "/chat/stream", "/stats", "/reset-stats"})
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
 def needs_token(path: str) -> bool:
@@ -104,7 +126,8 @@ class Edge:
         settings = core.settings
         self.allowed_hosts = settings.effective_allowed_hosts
         self.allowed_origins = frozenset(settings.allowed_origins)
-        self.token = settings.auth_token
+        self.mode = settings.effective_auth_mode
+        self.token = settings.auth_token if self.mode == "token" else None
         self.max_body = settings.max_body_bytes
         self.max_connections = settings.max_connections
 
@@ -121,8 +144,13 @@ class Edge:
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        scope[REQUEST_ID_KEY] = rid = request_id(_headers(scope))
+        if kind == "http":
+            send = self.stamped(scope, send, rid)
         try:
-            self.check(scope)
+            headers = self.check(scope)
+            if self.mode == "keys":
+                await self.identify(scope, headers)
         except HttpError as exc:
             if scope["type"] == "http" and scope["path"] in OPENAI_PATHS:
                 await openai_error_response(exc.status, exc.message, exc.code)(scope, receive, send)
@@ -141,7 +169,66 @@ class Edge:
             receive = self.limit_body(receive, self.body_limit(scope["path"]))
         await self.app(scope, receive, send)
 
-    def check(self, scope: Scope) -> None:
+    def stamped(self, scope: Scope, send: Send, rid: str) -> Send:
+        """``send`` that echoes the request id on the response, and in keys mode writes the audit row
+        before the response starts (so a client that got an answer finds its row)."""
+        started = time.monotonic()
+        audited = self.mode == "keys" and needs_token(scope["path"])
+
+        async def stamped_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+                if audited:
+                    await self.audit(scope, int(message["status"]), started)
+            await send(message)
+
+        return stamped_send
+
+    async def audit(self, scope: Scope, status: int, started: float) -> None:
+        caller = principal(scope) if PRINCIPAL_KEY in scope else None
+        path = scope["path"]
+        params = scope.get("path_params") or {}
+        await self.core.sessions.services.accounts.audit(
+            AuditRow(ts=time.time(), request_id=str(scope[REQUEST_ID_KEY]),
+                     tenant=caller.tenant if caller else None, actor=caller.user_id if caller else None,
+                     key_id=caller.key_id if caller else None, address=self.core.client_address(scope),
+                     action=f"{scope['method']} {path}"[:200], method=scope["method"], path=path[:500],
+                     session_id=params.get("session_id") if isinstance(params.get("session_id"), str) else None,
+                     status=status, latency_ms=round((time.monotonic() - started) * 1000, 3))
+        )  # fmt: skip
+
+    async def identify(self, scope: Scope, headers: dict[str, str]) -> None:
+        """AUTH_MODE=keys: resolve the caller of an API request or a WebSocket (scope[PRINCIPAL_KEY])."""
+        path = scope["path"]
+        http = scope["type"] == "http"
+        if http and not needs_token(path):
+            return
+        if query_token(scope["query_string"].decode("latin-1")) is not None:
+            raise HttpError(401, "credentials in the URL are not accepted: send Authorization: Bearer or x-api-key")
+        credential = presented_credential(headers)
+        open_path = http and (path in OPEN_PATHS or (path == BOOTSTRAP_PATH and scope["method"] == "POST"))
+        if credential is None:
+            if not http or open_path:
+                return  # a socket authenticates with its first frame; the endpoint decides
+            raise HttpError(401, "missing credentials: send Authorization: Bearer <key> or x-api-key")
+        address = self.core.client_address(scope)
+        throttle = self.core.auth_throttle
+        if throttle.blocked(address):
+            raise HttpError(429, "too many failed authentications; try again later")
+        try:
+            caller = await self.core.sessions.services.accounts.authenticate(credential)
+        except AuthError as exc:
+            if path in OPEN_PATHS:
+                return  # a stale cookie must not stop a sign-in
+            throttle.failed(address)
+            raise HttpError(401, exc.message, "unauthorized") from None
+        try:
+            caller.check_tenant_header(headers.get("x-tenant-id"))
+        except ForbiddenError as exc:
+            raise HttpError(403, exc.message, "forbidden") from None
+        scope[PRINCIPAL_KEY] = caller
+
+    def check(self, scope: Scope) -> dict[str, str]:
         hosts: list[str] = []
         origins: list[str] = []
         headers: dict[str, str] = {}
@@ -174,10 +261,12 @@ class Edge:
                 self.check_token(address, presented, required=True)
             self.check_length(headers, self.body_limit(scope["path"]))
         else:
-            self.check_token(address, query_token(scope["query_string"].decode("latin-1")), required=False)
+            presented = query_token(scope["query_string"].decode("latin-1"))
+            self.check_token(address, presented or bearer(headers), required=False)
             if self.core.counters.open_sockets >= self.max_connections:
                 self.core.counters.refused_connections += 1
                 raise HttpError(503, f"too many connections (MAX_CONNECTIONS={self.max_connections})", "unavailable")
+        return headers
 
     def check_csrf(self, method: str, headers: dict[str, str], has_allowed_origin: bool) -> None:
         if method not in STATE_CHANGING:

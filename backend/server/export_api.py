@@ -24,6 +24,7 @@ from .. import protocol as p
 from ..errors import TransferError
 from ..sessions import transfer
 from ..sessions.session import Session
+from .auth import principal
 from .http import MAX_JSON_DEPTH, HttpError, core, is_json_content_type, json_depth_ok
 
 #: the route the edge lets carry an import's body (up to IMPORT_MAX_BYTES)
@@ -36,7 +37,7 @@ async def _session(request: Request) -> Session:
     session_id = request.path_params["session_id"]
     if not _SESSION_ID.match(session_id):
         raise HttpError(404, "unknown session", "unknown_session")
-    return await core(request).sessions.get(session_id)  # SessionNotFoundError → 404
+    return await core(request).sessions.get(session_id, principal(request))  # not visible: 404 as unknown
 
 
 def _attachment(session: Session, extension: str) -> dict[str, str]:

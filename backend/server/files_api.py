@@ -23,6 +23,7 @@ from ..errors import UploadError
 from ..sessions import uploads
 from ..sessions.session import Session
 from ..settings import Settings
+from .auth import principal
 from .http import HttpError, core
 
 #: the route the edge lets carry an upload's body
@@ -41,7 +42,7 @@ async def _session(request: Request) -> Session:
     session_id = request.path_params["session_id"]
     if not _SESSION_ID.match(session_id):
         raise HttpError(404, "unknown session", "unknown_session")
-    return await core(request).sessions.get(session_id)  # SessionNotFoundError → 404
+    return await core(request).sessions.get(session_id, principal(request))  # not visible: 404 as unknown
 
 
 async def post_file(request: Request) -> Response:

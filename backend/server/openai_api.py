@@ -33,7 +33,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from ..errors import AgentChatError, BusyError
+from ..identity.principal import ANONYMOUS, Principal
 from ..sessions.session import Session
+from .auth import principal
 from .http import HttpError, core, read_json
 from .http_turn import HttpTurn
 
@@ -111,9 +113,11 @@ def transcript(messages: list[tuple[str, str]]) -> str:
     return "[The conversation so far:]\n" + "\n".join(lines) + f"\n\n[The user now says:]\n{last}"
 
 
-def session_for(conversation_id: str) -> str:
-    """Our session id for a conversation id: derived, never the client's string itself."""
-    return hashlib.sha256(f"openai-conversation:{conversation_id}".encode()).hexdigest()[:32]
+def session_for(conversation_id: str, caller: Principal = ANONYMOUS) -> str:
+    """Our session id for a conversation id: derived, never the client's string itself; per tenant
+    and user in AUTH_MODE=keys (two callers' "conversation 1" are two sessions)."""
+    scope = "" if caller is ANONYMOUS else f"{caller.tenant}\0{caller.user_id}\0"
+    return hashlib.sha256(f"openai-conversation:{scope}{conversation_id}".encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,18 +147,21 @@ class Completion:
 
 async def _session(request: Request, conversation: str | None, title: str) -> Session:
     app = core(request)
+    caller = principal(request)
     if conversation is None:
-        return await app.sessions.create(title=title)
-    session_id = session_for(conversation)
+        return await app.sessions.create(title=title, caller=caller)
+    session_id = session_for(conversation, caller)
     try:
-        return await app.sessions.get(session_id)
+        return await app.sessions.get(session_id, caller)
     except AgentChatError as exc:
         if exc.code != "unknown_session":
             raise
     try:
-        return await app.sessions.create(title=f"conversation {conversation[:60]}", session_id=session_id)
+        return await app.sessions.create(
+            title=f"conversation {conversation[:60]}", session_id=session_id, caller=caller
+        )
     except Exception:  # created meanwhile by a concurrent request
-        return await app.sessions.get(session_id)
+        return await app.sessions.get(session_id, caller)
 
 
 async def chat_completions(request: Request) -> Response:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from . import (
+    accounts_api,
     agent_compat,
     export_api,
     files_api,
@@ -30,6 +31,7 @@ from . import (
 def all_routes() -> list[BaseRoute]:
     return [
         *ops.routes,  # /healthz, /v1/skills
+        *accounts_api.routes,  # /v1/api-keys, /v1/auth/..., /v1/audit: keys, sign-in, audit (AUTH_MODE=keys)
         *sessions_api.routes,  # /v1/sessions...: the native session API and event stream
         *openai_api.routes,  # /v1/chat/completions, /v1/models: the OpenAI-compatible face
         *sandbox_api.routes,  # /v1/sessions/{id}/sandbox..., /api/container/..., /v1/system/status

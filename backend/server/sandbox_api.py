@@ -30,6 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import protocol as p
+from .auth import principal
 from .http import HttpError, core, read_json
 
 _SESSION_ID = re.compile(p.SESSION_ID_PATTERN)
@@ -47,7 +48,7 @@ async def _session_id(request: Request) -> str:
     session_id = request.path_params["session_id"]
     if not _SESSION_ID.match(session_id):
         raise HttpError(404, "unknown session", "unknown_session")
-    session = await core(request).sessions.get(session_id)  # SessionNotFoundError → 404
+    session = await core(request).sessions.get(session_id, principal(request))  # not visible: 404 as unknown
     session.touch()
     return session.id
 

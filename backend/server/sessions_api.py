@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from .. import protocol as p
 from ..sessions.session import Session
+from .auth import principal
 from .event_stream import KEEPALIVE_SECONDS, StreamSubscriber, timeline
 from .http import HttpError, core, read_json, validated
 
@@ -35,7 +36,8 @@ async def _session(request: Request) -> Session:
     session_id = request.path_params["session_id"]
     if not _SESSION_ID.match(session_id):
         raise HttpError(404, "unknown session", "unknown_session")
-    return await core(request).sessions.get(session_id)  # SessionNotFoundError → 404
+    # SessionNotFoundError → 404, for another tenant's (or user's) session exactly as for an unknown one
+    return await core(request).sessions.get(session_id, principal(request))
 
 
 def _seq_param(value: str | None, name: str) -> int:
@@ -48,12 +50,12 @@ def _seq_param(value: str | None, name: str) -> int:
 
 async def create_session(request: Request) -> Response:
     body = validated(p.NewSessionRequest, {**await _body(request), "type": "new"})
-    session = await core(request).sessions.create(timezone=body.tz, title=body.title)
+    session = await core(request).sessions.create(timezone=body.tz, title=body.title, caller=principal(request))
     return JSONResponse({"session_id": session.id, **await core(request).session_state(session)}, 201)
 
 
 async def list_sessions(request: Request) -> Response:
-    return JSONResponse({"sessions": await core(request).sessions.list()})
+    return JSONResponse({"sessions": await core(request).sessions.list(principal(request))})
 
 
 async def get_session(request: Request) -> Response:

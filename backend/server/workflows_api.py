@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..errors import SessionNotFoundError, WorkflowError, WorkflowNotFoundError
+from .auth import principal
 from .http import HttpError, core, read_json
 
 
@@ -62,9 +63,9 @@ async def start_run(request: Request) -> Response:
     try:
         if session_id is None:
             workflow = await engine.definitions.resolve(workflow_id, version)
-            session_id = (await sessions.create(title=f"workflow {workflow.name}")).id
+            session_id = (await sessions.create(title=f"workflow {workflow.name}", caller=principal(request))).id
         else:
-            await sessions.get(str(session_id))
+            await sessions.get(str(session_id), principal(request))
         run = await engine.start_run(
             workflow_id, body.get("inputs"), session_id=str(session_id), source="api", version=version
         )

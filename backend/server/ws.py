@@ -9,18 +9,24 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from .auth import authenticated, keys_mode, principal
 from .connection import Connection
-from .http import core, error_response, query_token, token_matches
+from .http import bearer, core, error_response, query_token, token_matches
 
 WS_PATHS = ("/", "/ws")
 
 
 async def protocol_socket(websocket: WebSocket) -> None:
     app = core(websocket)
-    token = app.settings.auth_token
-    authenticated = not token or token_matches(token, query_token(websocket.scope["query_string"].decode("latin-1")))
+    if keys_mode(app):
+        ok = authenticated(websocket)  # by the edge, from the handshake's headers; else the auth frame
+    elif app.settings.effective_auth_mode == "token":
+        presented = query_token(websocket.scope["query_string"].decode("latin-1")) or bearer(websocket.headers)
+        ok = token_matches(app.settings.auth_token, presented)
+    else:
+        ok = True
     await websocket.accept()
-    conn = Connection(websocket, app, authenticated=authenticated)
+    conn = Connection(websocket, app, authenticated=ok, principal=principal(websocket))
     app.connections.add(conn)
     try:
         await conn.run()

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ..errors import SessionNotFoundError
+from ..identity.principal import ANONYMOUS, DEFAULT_TENANT, Principal
 from ..tasks import cancel_and_wait
 from .services import Services
 from .session import Session
@@ -19,6 +20,13 @@ from .uploads import remove_all as remove_uploads
 logger = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 30.0
+
+
+def owner_of(caller: Principal | None) -> tuple[str, str | None]:
+    """The (tenant, user) a new session of ``caller`` belongs to."""
+    if caller is None or caller is ANONYMOUS:
+        return DEFAULT_TENANT, None
+    return caller.tenant, caller.user_id
 
 
 class SessionRegistry:
@@ -37,14 +45,22 @@ class SessionRegistry:
         """The session if it is loaded in this process."""
         return self._live.get(session_id)
 
-    async def get(self, session_id: str) -> Session:
-        """The live session, loaded from the store if needed. Raises SessionNotFoundError.
+    async def get(self, session_id: str, caller: Principal | None = None) -> Session:
+        """The live session, loaded from the store if needed. Raises SessionNotFoundError, also when
+        ``caller`` may not see it (exactly as for an id that does not exist: no existence leak).
 
         While the session is being deleted or reset, waits for that to finish (so a deleted session
         is never reloaded as a zombie, and a reset one is the fresh one)."""
         while (change := self._changing.get(session_id)) is not None:
             await asyncio.shield(change)
-        return await self._get(session_id)
+        if caller is not None and session_id not in self._live:
+            row = await self.services.store.sessions.get(session_id)
+            if row is not None and not caller.may_see(row.tenant, row.owner):
+                raise SessionNotFoundError(f"unknown session {session_id!r}")
+        session = await self._get(session_id)
+        if caller is not None and not caller.may_see(session.tenant, session.owner):
+            raise SessionNotFoundError(f"unknown session {session_id!r}")
+        return session
 
     async def _get(self, session_id: str) -> Session:
         session = self._live.get(session_id)
@@ -72,11 +88,20 @@ class SessionRegistry:
             self._loading.pop(session_id, None)
 
     async def create(
-        self, *, timezone: str | None = None, title: str | None = None, session_id: str | None = None
+        self,
+        *,
+        timezone: str | None = None,
+        title: str | None = None,
+        session_id: str | None = None,
+        caller: Principal | None = None,
     ) -> Session:
-        """A new session (with ``session_id``: that id, e.g. derived from an OpenAI conversation id)."""
+        """A new session (with ``session_id``: that id, e.g. derived from an OpenAI conversation id),
+        owned by ``caller``'s tenant and user (the local principal owns nothing: ``public``, no user)."""
         session_id = session_id or uuid.uuid4().hex
-        row = await self.services.store.sessions.create(session_id, timezone=timezone, title=title or None)
+        tenant, owner = owner_of(caller)
+        row = await self.services.store.sessions.create(
+            session_id, timezone=timezone, title=title or None, tenant=tenant, owner=owner
+        )
         session = Session(row, self.services, epoch=await self.services.cluster.claim(session_id))
         self._live[session_id] = session
         return session
@@ -107,9 +132,18 @@ class SessionRegistry:
         """Sessions in the store, live or not."""
         return await self.services.store.sessions.count()
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list(self, caller: Principal | None = None) -> list[dict[str, Any]]:
+        """Sessions ``caller`` may see (all with None): its own, or its tenant's for an admin."""
+        if caller is None:
+            rows = await self.services.store.sessions.list()
+        elif caller.admin:
+            rows = await self.services.store.sessions.list(tenant=caller.tenant)
+        else:
+            mine = await self.services.store.sessions.list(tenant=caller.tenant, owner=caller.user_id)
+            shared = [r for r in await self.services.store.sessions.list(tenant=caller.tenant) if r.owner is None]
+            rows = sorted([*mine, *shared], key=lambda r: r.updated_at, reverse=True)
         out = []
-        for row in await self.services.store.sessions.list():
+        for row in rows:
             item = row.summary()
             live = self._live.get(row.id)
             item["running"] = bool(live and live.running)

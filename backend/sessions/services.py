@@ -9,6 +9,7 @@ from ..settings import Settings
 from ..store import Store
 from ..team.builder import TeamFactory
 from ..tools.registry import ReminderWaker, ToolRegistry
+from .accounts import Accounts
 from .cluster import Coordinator
 from .hub import EventHub
 from .stats import UsageStats
@@ -40,8 +41,11 @@ class Services:
     #: the model name turns are counted under in the usage records (``/v1/stats``)
     model_name: str = ""
     stats: UsageStats = field(init=False)
+    #: API keys, users, login tokens, the audit log
+    accounts: Accounts = field(init=False)
     #: backend.sessions.otel.OtelExport when OTEL_EXPORTER_OTLP_ENDPOINT is set
     otel: Any = None
 
     def __post_init__(self) -> None:
         self.stats = UsageStats(self.store, self.settings.model_prices, self.model_name)
+        self.accounts = Accounts(self.store, self.settings)

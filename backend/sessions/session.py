@@ -50,6 +50,9 @@ class Session:
         self.id = row.id
         self.title = row.title
         self.timezone = row.timezone
+        #: who owns it: a caller sees its own sessions, a tenant admin its tenant's (identity/principal.py)
+        self.tenant = row.tenant
+        self.owner = row.owner
         self.services = services
         #: True when this process runs the session's turns; False: a follower (see cluster.py).
         self.owned = epoch is not None

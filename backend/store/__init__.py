@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from .accounts import KeyRepo, KeyRow, RevokedTokenRepo, UserRepo, UserRow
 from .approvals import ApprovalRepo, ApprovalRow
+from .audit import AuditRepo, AuditRow
 from .commands import Command, CommandRepo
 from .db import Database, Dialect, Tx
 from .events import EventRepo, EventRow
@@ -23,6 +25,8 @@ from .workflows import WorkflowRepo
 __all__ = [
     "ApprovalRepo",
     "ApprovalRow",
+    "AuditRepo",
+    "AuditRow",
     "Command",
     "CommandRepo",
     "Database",
@@ -30,6 +34,8 @@ __all__ = [
     "EventRepo",
     "EventRow",
     "InboxItem",
+    "KeyRepo",
+    "KeyRow",
     "Lease",
     "LeaseRepo",
     "Listener",
@@ -37,6 +43,7 @@ __all__ = [
     "QuestionRow",
     "ReminderRepo",
     "ReminderRow",
+    "RevokedTokenRepo",
     "SessionRepo",
     "SessionRow",
     "SpanRow",
@@ -48,6 +55,8 @@ __all__ = [
     "Tx",
     "UsageRepo",
     "UsageTotals",
+    "UserRepo",
+    "UserRow",
     "WorkflowRepo",
     "open_database",
 ]
@@ -81,6 +90,10 @@ class Store:
         self.usage = UsageRepo(self.db)
         self.traces = TraceRepo(self.db)
         self.approvals = ApprovalRepo(self.db)
+        self.keys = KeyRepo(self.db)
+        self.users = UserRepo(self.db)
+        self.revoked_tokens = RevokedTokenRepo(self.db)
+        self.audit = AuditRepo(self.db)
 
     async def open(self) -> None:
         await self.db.open()

@@ -249,6 +249,57 @@ CREATE TABLE trace_spans (
 CREATE INDEX trace_spans_turn ON trace_spans (session_id, turn);
 """
 
+# Version 9 (auth): API keys (hash only), users (argon2id hashes), revoked login tokens, the audit log,
+# and the owner (tenant, user) of every session. Sessions from before are the ``public`` tenant's.
+_AUTH = """
+CREATE TABLE api_keys (
+    id            TEXT PRIMARY KEY,
+    tenant        TEXT NOT NULL,
+    user_id       TEXT,
+    name          TEXT NOT NULL,
+    prefix        TEXT NOT NULL,
+    digest        TEXT NOT NULL UNIQUE,
+    scopes        TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    expires_at    {real},
+    last_used_at  {real},
+    created_at    {real} NOT NULL
+);
+CREATE INDEX api_keys_tenant ON api_keys (tenant, created_at);
+CREATE TABLE users (
+    id            TEXT PRIMARY KEY,
+    tenant        TEXT NOT NULL,
+    name          TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    admin         INTEGER NOT NULL DEFAULT 0,
+    status        TEXT NOT NULL DEFAULT 'active',
+    created_at    {real} NOT NULL
+);
+CREATE TABLE revoked_tokens (
+    jti           TEXT PRIMARY KEY,
+    expires_at    {real} NOT NULL
+);
+CREATE TABLE audit_log (
+    id            {serial},
+    ts            {real} NOT NULL,
+    request_id    TEXT NOT NULL,
+    tenant        TEXT,
+    actor         TEXT,
+    key_id        TEXT,
+    address       TEXT NOT NULL,
+    action        TEXT NOT NULL,
+    method        TEXT,
+    path          TEXT,
+    session_id    TEXT,
+    status        INTEGER NOT NULL,
+    latency_ms    {real} NOT NULL
+);
+CREATE INDEX audit_log_tenant ON audit_log (tenant, ts);
+ALTER TABLE sessions ADD COLUMN tenant TEXT NOT NULL DEFAULT 'public';
+ALTER TABLE sessions ADD COLUMN owner TEXT;
+CREATE INDEX sessions_owner ON sessions (tenant, owner, updated_at);
+"""
+
 MIGRATIONS: list[tuple[int, str, dict[str, str]]] = [
     (
         1,
@@ -273,4 +324,5 @@ MIGRATIONS: list[tuple[int, str, dict[str, str]]] = [
     (5, "usage", {"sqlite": _USAGE.format(**_SQLITE), "postgres": _USAGE.format(**_POSTGRES)}),
     (6, "workflows", {"sqlite": _WORKFLOWS.format(**_SQLITE), "postgres": _WORKFLOWS.format(**_POSTGRES)}),
     (7, "traces", {"sqlite": _TRACES.format(**_SQLITE), "postgres": _TRACES.format(**_POSTGRES)}),
+    (9, "auth", {"sqlite": _AUTH.format(**_SQLITE), "postgres": _AUTH.format(**_POSTGRES)}),
 ]

@@ -10,6 +10,8 @@ from .db import Database, Row, Tx
 #: A session's last seq is the highest seq of its events (primary-key probe); not stored twice.
 _LAST_SEQ = "(SELECT COALESCE(MAX(seq), 0) FROM events WHERE events.session_id = sessions.id)"
 
+_COLUMNS = f"id, title, created_at, updated_at, {_LAST_SEQ}, timezone, tenant, owner"
+
 SESSION_TABLES = (
     "events",
     "team_state",
@@ -33,6 +35,10 @@ class SessionRow:
     updated_at: float
     last_seq: int
     timezone: str | None
+    #: the tenant and user that own the session (``public``/None: made before owners existed, or
+    #: with auth off)
+    tenant: str = "public"
+    owner: str | None = None
 
     def summary(self) -> dict[str, object]:
         return {
@@ -49,28 +55,45 @@ class SessionRepo:
         self._db = db
 
     async def create(
-        self, session_id: str, *, timezone: str | None = None, title: str | None = None, tx: Tx | None = None
+        self,
+        session_id: str,
+        *,
+        timezone: str | None = None,
+        title: str | None = None,
+        tenant: str = "public",
+        owner: str | None = None,
+        tx: Tx | None = None,
     ) -> SessionRow:
         now = time.time()
         async with self._db.transaction(tx) as t:
             await t.execute(
-                "INSERT INTO sessions (id, title, created_at, updated_at, timezone) VALUES (?, ?, ?, ?, ?)",
-                (session_id, title, now, now, timezone),
+                "INSERT INTO sessions (id, title, created_at, updated_at, timezone, tenant, owner) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (session_id, title, now, now, timezone, tenant, owner),
             )
-        return SessionRow(session_id, title, now, now, 0, timezone)
+        return SessionRow(session_id, title, now, now, 0, timezone, tenant, owner)
 
     async def get(self, session_id: str) -> SessionRow | None:
         row = await self._db.fetchone(
-            f"SELECT id, title, created_at, updated_at, {_LAST_SEQ}, timezone FROM sessions WHERE id = ?",  # noqa: S608
+            f"SELECT {_COLUMNS} FROM sessions WHERE id = ?",  # noqa: S608
             (session_id,),
         )
         return _session(row) if row else None
 
-    async def list(self, limit: int = 200) -> list[SessionRow]:
+    async def list(self, limit: int = 200, *, tenant: str | None = None, owner: str | None = None) -> list[SessionRow]:
+        """The most recently active sessions; with ``tenant`` (and ``owner``) only theirs."""
+        where: list[str] = []
+        params: list[object] = []
+        if tenant is not None:
+            where.append("tenant = ?")
+            params.append(tenant)
+        if owner is not None:
+            where.append("owner = ?")
+            params.append(owner)
+        clause = ("WHERE " + " AND ".join(where) + " ") if where else ""
         rows = await self._db.fetchall(
-            f"SELECT id, title, created_at, updated_at, {_LAST_SEQ}, timezone FROM sessions "  # noqa: S608
-            "ORDER BY updated_at DESC LIMIT ?",
-            (limit,),
+            f"SELECT {_COLUMNS} FROM sessions {clause}ORDER BY updated_at DESC LIMIT ?",  # noqa: S608
+            (*params, limit),
         )
         return [_session(row) for row in rows]
 
@@ -114,4 +137,4 @@ class SessionRepo:
 
 
 def _session(row: Row) -> SessionRow:
-    return SessionRow(str(row[0]), row[1], float(row[2]), float(row[3]), int(row[4]), row[5])
+    return SessionRow(str(row[0]), row[1], float(row[2]), float(row[3]), int(row[4]), row[5], str(row[6]), row[7])

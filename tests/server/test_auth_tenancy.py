@@ -1,0 +1,97 @@
+"""AUTH_MODE=keys tenancy: two tenants, two users each; nobody sees what another owns, and another
+tenant's session id answers exactly like an unknown one, on HTTP and on the WebSocket."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+
+from backend.settings import Settings
+from tests.conftest import RunningServer
+from tests.support.client import WsClient
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+async def tenants(make_settings: Callable[..., Settings]) -> AsyncIterator[tuple[RunningServer, dict[str, str]]]:
+    """A keys-mode server with keys: acme admin, acme users a1/a2, globex user g1."""
+    running = await RunningServer(make_settings(AUTH_MODE="keys")).start()
+    assert running.runtime is not None
+    accounts = running.runtime.sessions.services.accounts
+    keys: dict[str, str] = {}
+    for name, tenant, admin in (("acme-admin", "acme", True), ("a1", "acme", False), ("a2", "acme", False),
+                                ("g1", "globex", False)):  # fmt: skip
+        created = await accounts.create_key(name, tenant=tenant, admin=admin)
+        assert created is not None
+        keys[name] = created[0]
+    try:
+        yield running, keys
+    finally:
+        await running.stop()
+
+
+def h(key: str) -> dict[str, str]:
+    return {"x-api-key": key}
+
+
+async def test_each_caller_sees_only_what_it_owns_and_others_get_unknown(
+    tenants: tuple[RunningServer, dict[str, str]],
+) -> None:
+    """Listings are per owner (per tenant for its admin); another's session answers like a random id."""
+    server, keys = tenants
+    base = server.http
+    async with httpx.AsyncClient() as http:
+        mine = (await http.post(f"{base}/v1/sessions", json={"title": "a1's"}, headers=h(keys["a1"]))).json()
+        theirs = (await http.post(f"{base}/v1/sessions", json={"title": "g1's"}, headers=h(keys["g1"]))).json()
+        sid = mine["session_id"]
+
+        def listed(response: httpx.Response) -> set[str]:
+            return {s["session_id"] for s in response.json()["sessions"]}
+
+        assert listed(await http.get(f"{base}/v1/sessions", headers=h(keys["a1"]))) == {sid}
+        assert listed(await http.get(f"{base}/v1/sessions", headers=h(keys["a2"]))) == set()
+        assert listed(await http.get(f"{base}/v1/sessions", headers=h(keys["acme-admin"]))) == {sid}
+        assert listed(await http.get(f"{base}/v1/sessions", headers=h(keys["g1"]))) == {theirs["session_id"]}
+        random_id = uuid.uuid4().hex
+        for suffix in ("", "/history", "/traces", "/files", "/export"):
+            unknown = await http.get(f"{base}/v1/sessions/{random_id}{suffix}", headers=h(keys["g1"]))
+            foreign = await http.get(f"{base}/v1/sessions/{sid}{suffix}", headers=h(keys["g1"]))
+            assert foreign.status_code == unknown.status_code == 404, suffix
+            assert foreign.json()["code"] == unknown.json()["code"] == "unknown_session"
+            assert foreign.json()["error"].replace(sid, "X") == unknown.json()["error"].replace(random_id, "X")
+        for key in ("a2", "g1"):
+            post = await http.post(f"{base}/v1/sessions/{sid}/messages", json={"content": "hi"}, headers=h(keys[key]))
+            assert post.status_code == 404
+            assert (await http.delete(f"{base}/v1/sessions/{sid}", headers=h(keys[key]))).status_code == 404
+            events = await http.get(f"{base}/v1/sessions/{sid}/events", headers=h(keys[key]))
+            assert events.status_code == 404
+        assert (await http.get(f"{base}/v1/sessions/{sid}", headers=h(keys["acme-admin"]))).status_code == 200
+        assert (await http.get(f"{base}/v1/sessions/{sid}/history", headers=h(keys["a1"]))).status_code == 200
+
+
+async def test_websocket_resume_and_message_of_another_tenant_are_unknown(
+    tenants: tuple[RunningServer, dict[str, str]],
+) -> None:
+    """Over the WebSocket, resume/message/delete of another tenant's session give unknown_session, like a random id."""
+    server, keys = tenants
+    async with httpx.AsyncClient() as http:
+        sid = (await http.post(f"{server.http}/v1/sessions", json={}, headers=h(keys["a1"]))).json()["session_id"]
+    ws = await WsClient.connect(server.url, additional_headers=h(keys["g1"]))
+    try:
+        answers = []
+        for target in (sid, uuid.uuid4().hex):
+            for frame in ({"type": "resume", "session_id": target, "last_seq": 0},
+                          {"type": "message", "session_id": target, "content": "hi"},
+                          {"type": "delete", "session_id": target}):  # fmt: skip
+                await ws.send(**frame)
+                reply = await ws.recv()
+                answers.append((reply["type"], reply["code"]))
+        assert answers == [("error", "unknown_session")] * 6
+        await ws.send(type="sessions")
+        assert (await ws.recv())["sessions"] == []
+    finally:
+        await ws.close()
