@@ -1,7 +1,11 @@
-"""Failed sign-in throttling: slowed, then locked, per user and per client address.
+"""Failed authentication throttling: slowed, then locked, per key (a user name, a client address).
 
 Pure bookkeeping over an injected clock; the caller keeps one instance per process (documented as
-per process in docs/security.md) and asks :meth:`check` before verifying a password.
+per process in docs/security.md) and asks :meth:`retry_after` (or :meth:`blocked`) before checking
+a credential. The one throttle of the server: password sign-ins use it per user and per address
+(slowed after ``free`` failures, locked after ``lock_after``); the edge uses it per address for
+wrong keys and tokens with ``free == lock_after`` (AUTH_FAIL_LIMIT failures lock the address for
+AUTH_FAIL_WINDOW seconds, no delays before).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ class LoginThrottle:
     lock_seconds: float = 900.0
     max_keys: int = 100_000
     clock: Callable[[], float] = time.monotonic
+    #: attempts refused while waiting or locked (for /healthz)
+    refused: int = 0
     _records: dict[str, _Record] = field(default_factory=dict)
 
     def retry_after(self, *keys: str) -> float:
@@ -51,6 +57,17 @@ class LoginThrottle:
                 delay = min(60.0, 0.5 * 2 ** (extra - 1))
                 wait = max(wait, delay - (now - record.last))
         return wait
+
+    def blocked(self, *keys: str) -> bool:
+        """True (and counted in ``refused``) when any of ``keys`` must wait."""
+        if self.retry_after(*keys) > 0:
+            self.refused += 1
+            return True
+        return False
+
+    @property
+    def tracked(self) -> int:
+        return len(self._records)
 
     def failed(self, *keys: str) -> None:
         now = self.clock()

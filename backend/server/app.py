@@ -35,6 +35,7 @@ from ..errors import (
     SessionElsewhereError,
     SessionNotFoundError,
 )
+from ..identity.throttle import LoginThrottle
 from ..protocol import PROTOCOL_VERSION, encode, event
 from ..sessions.hub import EventHub
 from ..sessions.registry import SessionRegistry
@@ -56,7 +57,6 @@ from .http import HttpError, error_response
 from .protocols import h11_with_head_deadline
 from .routes import all_routes
 from .system import SystemProbe
-from .throttle import FailureThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,10 @@ class App:
         self.larger_bodies: list[tuple[re.Pattern[str], int]] = []
         self.allow_larger_bodies(UPLOAD_PATH_REGEX, upload_body_limit(settings))
         self.allow_larger_bodies(IMPORT_PATH_REGEX, settings.import_max_bytes)
-        self.auth_throttle = FailureThrottle(settings.auth_fail_limit, settings.auth_fail_window)
+        limit, window = settings.auth_fail_limit, settings.auth_fail_window
+        self.auth_throttle = LoginThrottle(
+            free=limit, lock_after=limit, window=window, lock_seconds=window, max_keys=10_000
+        )
         self.accept_errors = AcceptErrorLog()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._health_cache: tuple[float, bool] | None = None

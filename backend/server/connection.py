@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from .. import protocol as p
 from ..errors import AgentChatError, AuthError, ForbiddenError, ProtocolError
 from ..identity.principal import ANONYMOUS, Principal
 from ..protocol import encode, error_event
+from .audit import AUDITED_COMMANDS, record_command
 from .http import token_matches
 from .ratelimit import TokenBucket
 
@@ -165,21 +167,28 @@ class Connection:
             self.reply(error_event("rate_limited", "too many messages; slow down", self.current))
             return
         session_id = self.current
+        command: str | None = None
+        code: str | None = None
+        started = time.monotonic()
         try:
             request = p.parse_frame(frame)
+            command = request.type
             session_id = getattr(request, "session_id", None) or self.current
             if not self.authenticated:
-                await self._authenticate(request)
+                code = await self._authenticate(request)
                 return
             if self._recheck and not await self.app.sessions.services.accounts.still_valid(self.principal):
+                code = "unauthorized"
                 self.reply(error_event("unauthorized", "this connection's credentials are no longer valid"))
                 self._close_soon(POLICY_VIOLATION, "unauthorized")
                 return
             handler = getattr(self, "on_" + request.type, None) or self.on_sandbox
             await handler(request)
         except AgentChatError as exc:
+            code = exc.code
             self.reply(error_event(exc.code, exc.message, session_id))
         except Exception:
+            code = "internal_error"
             # A bug in one frame's handler must not close the connection (protocol.md promises an
             # error frame and an open socket): log it once with an id the client also gets.
             request_id = secrets.token_hex(6)
@@ -187,24 +196,38 @@ class Connection:
             logger.exception("internal error handling a frame (request %s)", request_id)
             message = f"internal error (request {request_id}); the connection stays open"
             self.reply(error_event("internal_error", message, session_id, request_id=request_id))
+        finally:
+            if self._recheck and command in AUDITED_COMMANDS:
+                caller = self.principal if self.authenticated else None
+                await record_command(
+                    self.app,
+                    caller,
+                    address=self.address,
+                    command=command,
+                    session_id=session_id or self.current,
+                    code=code,
+                    started=started,
+                )
 
-    async def _authenticate(self, request: p.Request) -> None:
+    async def _authenticate(self, request: p.Request) -> str | None:
+        """The first frame of an unauthenticated socket; returns the error code it ended with."""
         throttle = self.app.auth_throttle
         if throttle.blocked(self.address):
             self.reply(error_event("unauthorized", "too many failed authentications; try again later"))
             self._close_soon(POLICY_VIOLATION, "too many failed authentications")
-            return
+            return "unauthorized"
         if isinstance(request, p.AuthRequest) and await self._credential_ok(request.token):
             self.authenticated = True
             if self._auth_timer is not None:
                 self._auth_timer.cancel()
                 self._auth_timer = None
             self.reply(p.event("auth", ok=True))
-            return
+            return None
         if isinstance(request, p.AuthRequest):
             throttle.failed(self.address)
         self.reply(error_event("unauthorized", 'send {"type":"auth","token":...} first'))
         self._close_soon(POLICY_VIOLATION, "unauthorized")
+        return "unauthorized"
 
     async def _credential_ok(self, token: str) -> bool:
         """The ``auth`` frame's credential: AUTH_TOKEN, or in keys mode an API key or login token."""

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from .auth import principal
 from .http import HttpError, core
 
 MAX_SESSIONS = 1_000
@@ -25,16 +26,17 @@ async def stats(request: Request) -> Response:
         raise HttpError(400, "'since' must be epoch seconds and 'sessions' an integer") from None
     if since < 0 or not 0 <= sessions <= MAX_SESSIONS:
         raise HttpError(400, f"'since' must be >= 0 and 'sessions' between 0 and {MAX_SESSIONS}")
-    report = await core(request).sessions.services.stats.report(since=since, sessions=sessions)
+    tenant = principal(request).tenant  # a caller sees its own tenant's usage, nothing else
+    report = await core(request).sessions.services.stats.report(since=since, sessions=sessions, tenant=tenant)
     return JSONResponse(report)
 
 
 async def legacy_stats(request: Request) -> Response:
-    return JSONResponse(await core(request).sessions.services.stats.legacy())
+    return JSONResponse(await core(request).sessions.services.stats.legacy(principal(request).tenant))
 
 
 async def reset_stats(request: Request) -> Response:
-    return JSONResponse(await core(request).sessions.services.stats.reset_legacy())
+    return JSONResponse(await core(request).sessions.services.stats.reset_legacy(principal(request).tenant))
 
 
 routes: list[BaseRoute] = [

@@ -396,6 +396,8 @@ class Session:
                     prompt_tokens=prompt,
                     completion_tokens=completion,
                     reported=turn.usage_reported,
+                    tenant=self.tenant,
+                    user_id=self.owner,
                     tx=tx,
                 )
             await store.traces.add(self.id, turn.seq, spans, tx=tx)

@@ -218,3 +218,30 @@ def test_auth_none_refuses_a_public_host_unless_insecure_is_allowed(tmp_path: Pa
     check_auth(Settings.from_env(env))
     with pytest.raises(SettingsError):
         check_auth(Settings.from_env({**env, "AUTH_MODE": "token"}))
+
+
+async def test_websocket_commands_and_failed_auth_frames_are_audited(
+    keyed: RunningServer, fake_model: FakeModelServer
+) -> None:
+    """A WebSocket message is an audit row with its session; a wrong auth frame is a 401 row; no content."""
+    fake_model.enqueue(Reply.of_text("audited reply"))
+    async with httpx.AsyncClient() as http:
+        admin = await bootstrap(http, keyed)
+        ws = await WsClient.connect(keyed.url, additional_headers=auth(admin))
+        try:
+            events = await ws.turn("a secret message body")
+            session_id = events[-1]["session_id"]
+        finally:
+            await ws.close()
+        bad = await keyed.client()
+        try:
+            await bad.send(type="auth", token="ac_" + "w" * 43)
+            assert (await bad.recv())["code"] == "unauthorized"
+        finally:
+            await bad.close()
+        audit = await http.get(f"{keyed.http}/v1/audit", params={"action": "ws message"}, headers=auth(admin))
+        rows = audit.json()["rows"]
+        assert [(r["session_id"], r["status"]) for r in rows] == [(session_id, 200)]
+        assert "secret message" not in audit.text
+        failed = await http.get(f"{keyed.http}/v1/audit", params={"action": "ws auth"}, headers=auth(admin))
+        assert [(r["status"], r["actor"]) for r in failed.json()["rows"]] == [(401, None)]

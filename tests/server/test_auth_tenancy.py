@@ -11,6 +11,7 @@ import pytest
 
 from backend.settings import Settings
 from tests.conftest import RunningServer
+from tests.fakes.model_server import FakeModelServer, Reply
 from tests.support.client import WsClient
 
 JSON = {"Content-Type": "application/json"}
@@ -95,3 +96,44 @@ async def test_websocket_resume_and_message_of_another_tenant_are_unknown(
         assert (await ws.recv())["sessions"] == []
     finally:
         await ws.close()
+
+
+async def test_stats_are_scoped_to_the_callers_tenant(
+    tenants: tuple[RunningServer, dict[str, str]], fake_model: FakeModelServer
+) -> None:
+    """/v1/stats and /stats count only the caller's tenant's turns."""
+    server, keys = tenants
+    fake_model.enqueue(Reply.of_text("for acme"), Reply.of_text("for globex"))
+    for key in ("a1", "g1"):
+        ws = await WsClient.connect(server.url, additional_headers=h(keys[key]))
+        try:
+            assert (await ws.turn("hello"))[-1]["type"] == "done"
+        finally:
+            await ws.close()
+    async with httpx.AsyncClient() as http:
+        acme = (await http.get(f"{server.http}/v1/stats", headers=h(keys["a1"]))).json()
+        globex = (await http.get(f"{server.http}/v1/stats", headers=h(keys["g1"]))).json()
+        legacy = (await http.get(f"{server.http}/stats", headers=h(keys["g1"]))).json()
+    assert acme["totals"]["requests"] == globex["totals"]["requests"] == 1
+    assert {s["session_id"] for s in acme["by_session"]}.isdisjoint({s["session_id"] for s in globex["by_session"]})
+    assert legacy["total_requests"] == 1
+
+
+async def test_a_socket_authenticates_with_the_session_cookie(make_settings: Callable[..., Settings]) -> None:
+    """After a browser sign-in, the WebSocket handshake carrying the session cookie is authenticated."""
+    running = await RunningServer(make_settings(AUTH_MODE="keys")).start()
+    try:
+        assert running.runtime is not None
+        await running.runtime.sessions.services.accounts.create_user("cy", "long enough password", tenant="acme")
+        async with httpx.AsyncClient() as http:
+            login = {"username": "cy", "password": "long enough password"}
+            signed = await http.post(f"{running.http}/v1/auth/login", json=login)
+            cookie = signed.headers["set-cookie"].split(";", 1)[0]
+        ws = await WsClient.connect(running.url, additional_headers={"Cookie": cookie})
+        try:
+            await ws.send(type="new")
+            assert (await ws.recv())["type"] == "session"
+        finally:
+            await ws.close()
+    finally:
+        await running.stop()
