@@ -96,6 +96,8 @@ async def update_key(request: Request) -> Response:
 async def login(request: Request) -> Response:
     accounts = _accounts(request)
     body = await read_json(request)
+    if "key" in body:
+        return await _key_login(request, accounts, _text(body, "key"))
     username, password = _text(body, "username"), _text(body, "password")
     try:
         token, claims, user = await accounts.login(username, password, core(request).client_address(request))
@@ -110,6 +112,25 @@ async def login(request: Request) -> Response:
                              "user": user.to_dict()})  # fmt: skip
     secure = request.url.scheme == "https"
     response.set_cookie(COOKIE, token, max_age=ttl, httponly=True, samesite="strict", secure=secure, path="/")
+    return response
+
+
+async def _key_login(request: Request, accounts: Accounts, key: str) -> Response:
+    """The browser's "paste an API key": the key is checked and kept in the HttpOnly session cookie
+    (never in page storage); throttled like passwords, per address."""
+    address = core(request).client_address(request)
+    try:
+        caller = await accounts.login_with_key(key, address)
+    except LoginThrottledError as exc:
+        retry = {"Retry-After": str(max(1, round(exc.retry_after)))}
+        return error_response(429, exc.message, "too_many_requests", retry)
+    except AuthError as exc:
+        raise HttpError(401, exc.message, "unauthorized") from None
+    response = JSONResponse({"token_type": "api_key", "tenant": caller.tenant, "key_id": caller.key_id,
+                             "name": caller.name})  # fmt: skip
+    secure = request.url.scheme == "https"
+    max_age = core(request).settings.auth_session_seconds
+    response.set_cookie(COOKIE, key, max_age=max_age, httponly=True, samesite="strict", secure=secure, path="/")
     return response
 
 
@@ -128,7 +149,7 @@ async def logout(request: Request) -> Response:
 async def me(request: Request) -> Response:
     app = core(request)
     if keys_mode(app) and not authenticated(request):
-        raise HttpError(401, "not signed in", "unauthorized")
+        raise HttpError(401, "not signed in", "not_signed_in")
     caller = principal(request)
     return JSONResponse({"auth_mode": app.settings.effective_auth_mode, "tenant": caller.tenant,
                          "user_id": caller.user_id, "name": caller.name, "key_id": caller.key_id,

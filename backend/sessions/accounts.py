@@ -151,6 +151,22 @@ class Accounts:
                                     ttl_seconds=self.settings.auth_session_seconds)  # fmt: skip
         return token, claims, user
 
+    async def login_with_key(self, key: str, address: str) -> Principal:
+        """Check an API key for a browser sign-in (throttled per address like passwords)."""
+        keys = (f"addr:{address}",)
+        wait = self.logins.retry_after(*keys)
+        if wait > 0:
+            raise LoginThrottledError(wait)
+        try:
+            caller = await self._key_principal(key) if looks_like_key(key) else None
+        except AuthError:
+            caller = None
+        if caller is None:
+            self.logins.failed(*keys)
+            raise AuthError("this key does not work (wrong, disabled, revoked or expired)")
+        self.logins.succeeded(*keys)
+        return caller
+
     async def logout(self, token: str) -> None:
         claims = verify_token(self.secret, token)
         await self.store.revoked_tokens.revoke(claims.token_id, claims.expires_at)

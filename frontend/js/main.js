@@ -9,6 +9,7 @@ import { initNotifications } from "./notify.js";
 import { initUploads } from "./uploads.js";
 import { initTransfer } from "./transfer.js";
 import { composerActions, panelActions, startApp, transferActions, uploadActions } from "./app.js";
+import { ensureSignedIn } from "./signin.js";
 
 hydrateIcons();
 initTheme();
@@ -18,4 +19,4 @@ initComposer(composerActions);
 initUploads(uploadActions);
 initTransfer(transferActions);
 initPanels(panelActions);
-startApp();
+if (await ensureSignedIn()) startApp();
