@@ -109,6 +109,25 @@ def startup_warnings(settings: Settings) -> list[str]:
 API_PATHS = frozenset({"/chat", "/chat/stream", "/stats", "/reset-stats"})
 
 
+#: on every HTTP response that does not set its own (the page's files set a CSP that allows the page)
+DEFAULT_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+)
+HSTS = (b"strict-transport-security", b"max-age=31536000")
+
+
+def with_security_headers(headers: list[tuple[bytes, bytes]], rid: str, *, https: bool) -> list[tuple[bytes, bytes]]:
+    """The response's headers plus the request id and the security headers it lacks (HSTS over https)."""
+    present = {name.lower() for name, _ in headers}
+    extra = [(name, value) for name, value in DEFAULT_HEADERS if name not in present]
+    if https and HSTS[0] not in present:
+        extra.append(HSTS)
+    return [*headers, *extra, (b"x-request-id", rid.encode())]
+
+
 def _headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
@@ -175,9 +194,11 @@ class Edge:
         started = time.monotonic()
         audited = self.mode == "keys" and needs_token(scope["path"])
 
+        https = scope.get("scheme") == "https"  # TLS here, or a trusted proxy's X-Forwarded-Proto
+
         async def stamped_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+                message["headers"] = with_security_headers(list(message.get("headers", [])), rid, https=https)
                 if audited:
                     await self.audit(scope, int(message["status"]), started)
             await send(message)

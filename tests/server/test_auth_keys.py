@@ -245,3 +245,26 @@ async def test_websocket_commands_and_failed_auth_frames_are_audited(
         assert "secret message" not in audit.text
         failed = await http.get(f"{keyed.http}/v1/audit", params={"action": "ws auth"}, headers=auth(admin))
         assert [(r["status"], r["actor"]) for r in failed.json()["rows"]] == [(401, None)]
+
+
+async def test_every_response_carries_security_headers_and_hsts_only_over_https(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """API, health and refusal responses get nosniff, no-referrer, frame-ancestors 'none'; the page keeps its
+    own CSP; HSTS appears only when a trusted proxy says the client used https."""
+    running = await RunningServer(make_settings(FORWARDED_ALLOW_IPS="127.0.0.1")).start()
+    try:
+        async with httpx.AsyncClient() as http:
+            for path in ("/healthz", "/v1/sessions", "/v1/sessions/nope"):
+                response = await http.get(f"{running.http}{path}")
+                assert response.headers["x-content-type-options"] == "nosniff"
+                assert response.headers["referrer-policy"] == "no-referrer"
+                assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+                assert "strict-transport-security" not in response.headers
+            page = await http.get(f"{running.http}/")
+            assert "script-src 'self'" in page.headers["content-security-policy"]
+            assert page.headers["content-security-policy"].count("frame-ancestors") == 1
+            proxied = await http.get(f"{running.http}/healthz", headers={"X-Forwarded-Proto": "https"})
+            assert proxied.headers["strict-transport-security"].startswith("max-age=")
+    finally:
+        await running.stop()
