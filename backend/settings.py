@@ -96,6 +96,10 @@ class Settings(BaseModel):
     auth_secret: str | None = Field(None, alias="AUTH_SECRET")
     #: seconds a login token (and its cookie) lives
     auth_session_seconds: int = Field(12 * 3600, alias="AUTH_SESSION_SECONDS", ge=60, le=30 * 24 * 3600)
+    #: API requests one key or user may make per minute, per process (AUTH_MODE=keys; 0: no limit)
+    caller_requests_per_minute: int = Field(600, alias="CALLER_REQUESTS_PER_MINUTE", ge=0)
+    #: model tokens one key or user may spend per UTC day before new turns get 429 (0: no limit)
+    caller_tokens_per_day: int = Field(0, alias="CALLER_TOKENS_PER_DAY", ge=0)
     #: days audit rows are kept
     audit_retention_days: int = Field(90, alias="AUDIT_RETENTION_DAYS", ge=1)
     rate_limit_messages: int = Field(30, alias="RATE_LIMIT_MESSAGES", ge=1)

@@ -382,7 +382,7 @@ class App:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HttpError)
-    return error_response(exc.status, exc.message, exc.code)
+    return error_response(exc.status, exc.message, exc.code, exc.headers)
 
 
 async def _starlette_error(request: Request, exc: Exception) -> Response:

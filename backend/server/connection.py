@@ -259,6 +259,10 @@ class Connection:
 
     # --- handlers: one per request type -------------------------------------------------------------
     async def on_message(self, request: p.MessageRequest) -> None:
+        if self._recheck and await self.app.sessions.services.accounts.token_budget_wait(self.principal) > 0:
+            raise AgentChatError(
+                "your model tokens for today are used up (CALLER_TOKENS_PER_DAY)", code="quota_exceeded"
+            )
         if request.session_id or (request.plain and self.current in self.watching):
             session = await self.app.sessions.get(request.session_id or self.current, self.principal)  # type: ignore[arg-type]
             created = False

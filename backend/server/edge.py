@@ -44,6 +44,7 @@ from .auth import (
     principal,
     request_id,
 )
+from .caller_limits import TURN_ROUTES, CallerRates
 from .http import OPENAI_PATHS, HttpError, bearer, error_response, openai_error_response, query_token, token_matches
 
 if TYPE_CHECKING:
@@ -149,6 +150,7 @@ class Edge:
         self.token = settings.auth_token if self.mode == "token" else None
         self.max_body = settings.max_body_bytes
         self.max_connections = settings.max_connections
+        self.rates = CallerRates(settings.caller_requests_per_minute)
 
     def origin_allowed(self, origin: str) -> bool:
         if origin in self.allowed_origins or "*" in self.allowed_origins:
@@ -172,9 +174,9 @@ class Edge:
                 await self.identify(scope, headers)
         except HttpError as exc:
             if scope["type"] == "http" and scope["path"] in OPENAI_PATHS:
-                await openai_error_response(exc.status, exc.message, exc.code)(scope, receive, send)
+                await openai_error_response(exc.status, exc.message, exc.code, exc.headers)(scope, receive, send)
             else:
-                await error_response(exc.status, exc.message, exc.code)(scope, receive, send)
+                await error_response(exc.status, exc.message, exc.code, exc.headers)(scope, receive, send)
             return
         if kind == "websocket":
             counter = self.core.counters
@@ -248,6 +250,15 @@ class Edge:
         except ForbiddenError as exc:
             raise HttpError(403, exc.message, "forbidden") from None
         scope[PRINCIPAL_KEY] = caller
+        if not self.rates.allow(caller):
+            retry = {"Retry-After": str(self.rates.retry_after)}
+            raise HttpError(429, "too many requests for this key or user (CALLER_REQUESTS_PER_MINUTE)", None, retry)
+        if http and scope["method"] == "POST" and TURN_ROUTES.match(path):
+            wait = await self.core.sessions.services.accounts.token_budget_wait(caller)
+            if wait > 0:
+                retry = {"Retry-After": str(round(wait))}
+                raise HttpError(429, "this key or user has used its model tokens for today (CALLER_TOKENS_PER_DAY)",
+                                "quota_exceeded", retry)  # fmt: skip
 
     def check(self, scope: Scope) -> dict[str, str]:
         hosts: list[str] = []

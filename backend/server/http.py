@@ -39,11 +39,14 @@ MAX_JSON_DEPTH = 64
 class HttpError(Exception):
     """An expected HTTP failure; the app's exception handler turns it into :func:`error_response`."""
 
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, code: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code or _default_code(status)
+        self.headers = dict(headers or {})
 
 
 def _default_code(status: int) -> str:
@@ -72,10 +75,12 @@ def error_response(
 OPENAI_PATHS = frozenset({"/v1/chat/completions", "/api/chat/completions", "/v1/models"})
 
 
-def openai_error_response(status: int, message: str, code: str | None = None) -> JSONResponse:
+def openai_error_response(
+    status: int, message: str, code: str | None = None, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     kind = "invalid_request_error" if status < 500 else "api_error"
     body = {"error": {"message": message, "type": kind, "param": None, "code": code or _default_code(status)}}
-    return JSONResponse(body, status)
+    return JSONResponse(body, status, headers=dict(headers or {}))
 
 
 def core(conn: HTTPConnection) -> App:

@@ -11,6 +11,7 @@ import os
 import secrets
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ..errors import AgentChatError, AuthError, ForbiddenError
@@ -226,6 +227,19 @@ class Accounts:
             user = await self.store.users.get(principal.user_id)
             return user is not None and user.status == "active"
         return True
+
+    async def token_budget_wait(self, principal: Principal) -> float:
+        """Seconds until ``principal`` may start another turn under CALLER_TOKENS_PER_DAY (0: now)."""
+        limit = self.settings.caller_tokens_per_day
+        if not limit:
+            return 0.0
+        now = datetime.now(UTC)
+        used = await self.store.usage.tokens_on(now.date().isoformat(), tenant=principal.tenant,
+                                                user_id=principal.user_id)  # fmt: skip
+        if used < limit:
+            return 0.0
+        midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
+        return max(1.0, (midnight - now).total_seconds())
 
     @staticmethod
     def require_admin(principal: Principal) -> None:

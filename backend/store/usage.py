@@ -72,6 +72,15 @@ class UsageRepo:
         rows = await self._db.fetchall(sql, (*params, limit))
         return [UsageTotals(str(r[0]), str(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows]
 
+    async def tokens_on(self, day: str, *, tenant: str, user_id: str) -> int:
+        """Model tokens (prompt + completion) of one user's turns on one UTC day (``YYYY-MM-DD``)."""
+        row = await self._db.fetchone(
+            "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM usage_records "
+            "WHERE tenant = ? AND user_id = ? AND day = ?",
+            (tenant, user_id, day),
+        )
+        return int(row[0]) if row else 0
+
     async def reset_at(self, scope: str) -> float:
         """When the stats view ``scope`` was last reset (0 when never)."""
         row = await self._db.fetchone("SELECT reset_at FROM stats_resets WHERE scope = ?", (scope,))

@@ -137,3 +137,54 @@ async def test_a_socket_authenticates_with_the_session_cookie(make_settings: Cal
             await ws.close()
     finally:
         await running.stop()
+
+
+async def test_requests_per_minute_are_limited_per_key(make_settings: Callable[..., Settings]) -> None:
+    """Beyond CALLER_REQUESTS_PER_MINUTE a key gets 429 with Retry-After; another key is not affected."""
+    running = await RunningServer(make_settings(AUTH_MODE="keys", CALLER_REQUESTS_PER_MINUTE="3")).start()
+    try:
+        assert running.runtime is not None
+        accounts = running.runtime.sessions.services.accounts
+        first, second = [(await accounts.create_key(n)) for n in ("one", "two")]
+        assert first is not None and second is not None
+        async with httpx.AsyncClient() as http:
+            codes = [(await http.get(f"{running.http}/v1/sessions", headers=h(first[0]))).status_code for _ in range(4)]
+            assert codes == [200, 200, 200, 429]
+            limited = await http.get(f"{running.http}/v1/sessions", headers=h(first[0]))
+            assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+            assert (await http.get(f"{running.http}/v1/sessions", headers=h(second[0]))).status_code == 200
+    finally:
+        await running.stop()
+
+
+async def test_the_daily_token_budget_stops_new_turns(
+    make_settings: Callable[..., Settings], fake_model: FakeModelServer
+) -> None:
+    """After CALLER_TOKENS_PER_DAY tokens, new turns get 429 quota_exceeded (HTTP, with Retry-After) and a
+    quota_exceeded error frame (WebSocket); reading still works; another user is not affected."""
+    running = await RunningServer(make_settings(AUTH_MODE="keys", CALLER_TOKENS_PER_DAY="1")).start()
+    try:
+        assert running.runtime is not None
+        accounts = running.runtime.sessions.services.accounts
+        spender, other = [(await accounts.create_key(n)) for n in ("spender", "other")]
+        assert spender is not None and other is not None
+        fake_model.enqueue(Reply.of_text("first answer"))
+        ws = await WsClient.connect(running.url, additional_headers=h(spender[0]))
+        try:
+            done = (await ws.turn("hello"))[-1]
+            assert done["type"] == "done"
+            await ws.send(type="message", content="again")
+            refused = await ws.recv_until("error")
+            assert refused[-1]["code"] == "quota_exceeded"
+        finally:
+            await ws.close()
+        async with httpx.AsyncClient() as http:
+            url = f"{running.http}/v1/sessions/{done['session_id']}/messages"
+            blocked = await http.post(url, json={"content": "more"}, headers=h(spender[0]))
+            assert blocked.status_code == 429 and blocked.json()["code"] == "quota_exceeded"
+            assert int(blocked.headers["retry-after"]) >= 1
+            assert (await http.get(f"{running.http}/v1/sessions", headers=h(spender[0]))).status_code == 200
+            fresh = await http.post(f"{running.http}/v1/sessions", json={}, headers=h(other[0]))
+            assert fresh.status_code == 201
+    finally:
+        await running.stop()
