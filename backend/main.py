@@ -33,6 +33,7 @@ from .scheduler import ReminderScheduler
 from .server.app import App
 from .sessions.cluster import Coordinator, new_instance_id
 from .sessions.hub import EventHub
+from .sessions.metrics import SessionMetrics
 from .sessions.registry import SessionRegistry
 from .sessions.services import Services
 from .sessions.uploads import sandbox_files
@@ -236,7 +237,8 @@ async def start_app(settings: Settings) -> Runtime:
             )
             await sandbox.start()
         cluster = Coordinator(store, instance_id=instance, lease_seconds=settings.lease_seconds)
-        hub = EventHub(store, owner=instance)
+        metrics = SessionMetrics(model=endpoint.model)
+        hub = EventHub(store, owner=instance, observer=metrics)
         services = Services(
             settings=settings,
             store=store,
@@ -280,6 +282,7 @@ async def start_app(settings: Settings) -> Runtime:
             embedded=embedded,
             scheduler=scheduler,
             loop_lag=loop_lag,
+            metrics=metrics,
         )
         await asyncio.to_thread(warm_up)  # dateparser's first call costs ~0.35 s: pay it now
         await scheduler.start()

@@ -38,6 +38,7 @@ from ..errors import (
 from ..identity.throttle import LoginThrottle
 from ..protocol import PROTOCOL_VERSION, encode, event
 from ..sessions.hub import EventHub
+from ..sessions.metrics import SessionMetrics, Snapshot
 from ..sessions.registry import SessionRegistry
 from ..sessions.sandboxes import SessionSandboxes
 from ..sessions.session import Session
@@ -92,6 +93,7 @@ class App:
         embedded: Any = None,
         scheduler: Any = None,
         loop_lag: Any = None,
+        metrics: SessionMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -104,6 +106,8 @@ class App:
         self.embedded = embedded
         self.scheduler = scheduler
         self.loop_lag = loop_lag
+        #: Prometheus metrics (``GET /metrics``), this server's own registry; fed by the hub's observer
+        self.metrics = metrics if metrics is not None else SessionMetrics(model=endpoint.model)
         self.started = time.time()
         self.connections: set[Connection] = set()
         self.streams: set[StreamSubscriber] = set()
@@ -283,6 +287,19 @@ class App:
             "running": self.sessions.running_count(),
             "stored": await self.sessions.stored_count(),
         }
+
+    async def metrics_text(self) -> bytes:
+        """``GET /metrics``: the counters the hub's events fed, with this moment's readings."""
+        sandbox = self.sandboxes.health()
+        snapshot = Snapshot(
+            sessions_live=self.sessions.live_count,
+            sessions_running=self.sessions.running_count(),
+            sessions_stored=await self.sessions.stored_count(),
+            sandbox_available=bool(sandbox.get("available")),
+            sandboxes_running=int(sandbox.get("containers", 0) or 0),
+            loop_lag=self.loop_lag.snapshot() if self.loop_lag is not None else {},
+        )
+        return self.metrics.render(snapshot)
 
     async def system_status(self) -> dict[str, Any]:
         """``/v1/system/status``: the machine and this process (cached readings), sessions, live

@@ -17,6 +17,7 @@ from . import (
     agent_compat,
     export_api,
     files_api,
+    metrics_api,
     openai_api,
     ops,
     sandbox_api,
@@ -40,6 +41,7 @@ def all_routes() -> list[BaseRoute]:
         *workflows_api.routes,  # /v1/workflows..., /v1/runs...: declarative workflows
         *files_api.routes,  # /v1/sessions/{id}/files: uploads (multipart) and their list
         *export_api.routes,  # /v1/sessions/{id}/export, /v1/sessions/import: session export and import
+        *metrics_api.routes,  # /metrics: Prometheus metrics
         *ws.routes,  # the WebSocket protocol on / and /ws
         # --- new faces go above this line; the catch-alls stay last ---------------------------------
         *ws.fallback,  # any other WebSocket path: 404

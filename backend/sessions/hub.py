@@ -17,6 +17,8 @@ the store, and clients, in ``seq`` order.
 Fencing: a channel that holds a lease (``channel.epoch``) has its events written only while that
 lease is still the current one (checked inside the batch's transaction); a channel that lost it
 is told through ``on_lost`` and its events are dropped.
+
+An optional ``observer`` (``sessions/metrics.py``) sees every queued event and every batch write.
 """
 
 from __future__ import annotations
@@ -40,6 +42,15 @@ class Subscriber(Protocol):
     """A connection watching a session. ``deliver`` must not block."""
 
     def deliver(self, frame: str) -> None: ...
+
+
+class Observer(Protocol):
+    """Told about every event the hub queues or delivers unstored, and every batch it writes
+    (``sessions/metrics.py``). Called on the token path: it must be cheap and must not block."""
+
+    def event(self, body: dict[str, Any]) -> None: ...
+
+    def batch_written(self, seconds: float, events: int, ok: bool) -> None: ...
 
 
 class LeaseLostError(Exception):
@@ -80,9 +91,10 @@ class _Pending:
 
 
 class EventHub:
-    def __init__(self, store: Store, *, owner: str = "local") -> None:
+    def __init__(self, store: Store, *, owner: str = "local", observer: Observer | None = None) -> None:
         self._store = store
         self.owner = owner
+        self.observer = observer
         self._pending: list[_Pending] = []
         self._tails: dict[Channel, _Pending] = {}  # each channel's last queued event in this batch
         self._writer: asyncio.Task[None] | None = None
@@ -122,6 +134,8 @@ class EventHub:
     def _queue(self, channel: Channel, type_: str, fields: dict[str, Any]) -> _Pending:
         body = {"type": type_, "session_id": channel.session_id, "seq": channel.next_seq(), "ts": time.time()}
         body.update(fields)
+        if self.observer is not None:
+            self.observer.event(body)
         plain_delta = type_ == "delta" and len(fields) == 2 and "agent" in fields and "content" in fields
         item = _Pending(channel, body, plain_delta)
         self._pending.append(item)
@@ -150,6 +164,8 @@ class EventHub:
         when the store refuses writes, so that a turn still ends with ``error`` + ``done``."""
         body = {"type": type_, "session_id": channel.session_id, "seq": None, "ts": round(time.time(), 3)}
         body.update(fields, stored=False)
+        if self.observer is not None:
+            self.observer.event(body)
         _deliver(channel, encode(body))
         self.events_unstored += 1
         return body
@@ -203,6 +219,7 @@ class EventHub:
             else:
                 item.frame = encode(body)
             rows.append((item.channel.session_id, body["seq"], body["type"], ts, item.frame))
+        started = time.perf_counter()
         try:
             fenced = await self._store_batch(batch, rows)
         except Exception as exc:
@@ -212,6 +229,8 @@ class EventHub:
                     await self._write(group)
                 return
             self.batches_failed += 1
+            if self.observer is not None:
+                self.observer.batch_written(time.perf_counter() - started, 0, False)
             # Nothing is delivered that is not stored. Losing a batch of stream events is bad but
             # survivable (clients resume from the store); crashing the writer is not.
             logger.error("could not store %d events: %s", len(rows), exc, exc_info=exc)
@@ -221,6 +240,8 @@ class EventHub:
             return
         self.events_written += len(rows)
         self.batches_written += 1
+        if self.observer is not None:
+            self.observer.batch_written(time.perf_counter() - started, len(rows), True)
         for item in batch:
             if item.channel.session_id in fenced:
                 if item.future is not None and not item.future.done():
