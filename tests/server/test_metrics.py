@@ -118,3 +118,23 @@ async def test_metrics_need_the_token_when_auth_is_on(make_settings: Callable[..
             assert {"agentchat_turns", "agentchat_sessions_stored", "agentchat_event_loop_lag_seconds"} <= names
     finally:
         await running.stop()
+
+
+async def test_metrics_need_an_admin_key_in_keys_mode(make_settings: Callable[..., Settings]) -> None:
+    """AUTH_MODE=keys: /metrics is 401 without a key, 403 for a chat-only key, 200 for an admin key."""
+    running = await RunningServer(make_settings(AUTH_MODE="keys", AUTH_FAIL_LIMIT="50")).start()
+    try:
+        async with httpx.AsyncClient(base_url=running.http, timeout=2 * UNIT) as http:
+            first = await http.post("/v1/api-keys", json={"name": "first"})  # loopback bootstrap: an admin key
+            assert first.status_code == 201
+            admin = {"Authorization": f"Bearer {first.json()['key']}"}
+            created = await http.post("/v1/api-keys", json={"name": "chat", "admin": False}, headers=admin)
+            assert created.status_code == 201
+            chat = {"Authorization": f"Bearer {created.json()['key']}"}
+            assert (await http.get("/metrics")).status_code == 401
+            assert (await http.get("/metrics", headers=chat)).status_code == 403
+            authed = await http.get("/metrics", headers=admin)
+            assert authed.status_code == 200
+            assert "agentchat_turns" in {f.name for f in text_string_to_metric_families(authed.text)}
+    finally:
+        await running.stop()
