@@ -8,6 +8,7 @@ import { initPanels } from "./panels.js";
 import { initNotifications } from "./notify.js";
 import { initUploads } from "./uploads.js";
 import { initTransfer } from "./transfer.js";
+import { initUsage } from "./usage.js";
 import { composerActions, panelActions, startApp, transferActions, uploadActions } from "./app.js";
 import { ensureSignedIn } from "./signin.js";
 
@@ -18,5 +19,6 @@ initNotifications();
 initComposer(composerActions);
 initUploads(uploadActions);
 initTransfer(transferActions);
+initUsage();
 initPanels(panelActions);
 if (await ensureSignedIn()) startApp();
