@@ -44,6 +44,7 @@ from .team.builder import TeamFactory
 from .team.spec import load_team_spec
 from .timeparse import warm_up
 from .tools import default_registry
+from .tools.mcp_config import from_environment, merge
 from .tools.workdir import prepare_workdir
 from .workflows import WorkflowEngine
 
@@ -249,6 +250,11 @@ async def start_app(settings: Settings) -> Runtime:
             sandbox=sandbox,
             model_name=endpoint.model,
         )
+        try:
+            mcp_servers = merge(list(spec.mcp_servers), from_environment(settings.mcp_servers, settings.mcp_url))
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
+        services.configure_mcp(mcp_servers)
         if settings.otel_endpoint:
             from .sessions.otel import OtelExport  # imported only when configured
 

@@ -223,6 +223,12 @@ class Settings(BaseModel):
     sandbox_user: str = Field("1000:1000", alias="SANDBOX_USER")
     sandbox_docker_host: str | None = Field(None, alias="DOCKER_HOST")
 
+    # --- MCP tool servers -------------------------------------------------------------------------
+    #: a JSON list of MCP servers, or a path to a JSON file (docs/configuration.md, "MCP")
+    mcp_servers: str | None = Field(None, alias="MCP_SERVERS")
+    #: one streamable-HTTP MCP server (the earlier streaming agent's setting), named "mcp"
+    mcp_url: str | None = Field(None, alias="MCP_URL")
+
     # --- observability ----------------------------------------------------------------------------
     #: OTLP/HTTP base URL (the standard variable): turn spans are exported there when set
     otel_endpoint: str | None = Field(None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")

@@ -3,7 +3,8 @@
 # the sandbox image, Chromium, the frontend's vendor files), check the code, run the whole suite.
 # Idempotent. Extra arguments go to pytest (e.g. scripts/test.sh -m "not slow" -x).
 #
-# REQUIRE_DOCKER / REQUIRE_BROWSER / REQUIRE_EMBEDDED / REQUIRE_POSTGRES / REQUIRE_HAPROXY / REQUIRE_BWRAP=1
+# REQUIRE_DOCKER / REQUIRE_BROWSER / REQUIRE_EMBEDDED / REQUIRE_POSTGRES / REQUIRE_HAPROXY / REQUIRE_BWRAP /
+# REQUIRE_MCP=1
 # (set by .ci/run) turn a missing
 # capability into a failure instead of a skipped test.
 set -euo pipefail
@@ -42,6 +43,9 @@ command -v haproxy >/dev/null 2>&1 || apt_install haproxy || need REQUIRE_HAPROX
 if ! command -v chromium >/dev/null 2>&1; then
     apt_install chromium || need REQUIRE_BROWSER "Chromium is not installed"
 fi
+
+# MCP tool servers (mcp-server-time, mcp-server-git and the tests' own) in their own venv, .mcp-venv
+bash scripts/install_mcp_servers.sh || need REQUIRE_MCP "the MCP servers could not be installed"
 
 bash scripts/build_frontend.sh || need REQUIRE_BROWSER "the frontend's vendor files could not be built"
 

@@ -374,9 +374,13 @@ class App:
                 if watcher.current == session_id:
                     watcher.current = None
 
-    def describe_tools(self) -> list[dict[str, Any]]:
+    async def describe_tools(self) -> list[dict[str, Any]]:
+        """The built-in tools and the MCP servers' (``<server>__<tool>``), with the agents holding them."""
         holders = self.factory.agents_holding()
-        return [{**spec.describe(), "agents": holders.get(spec.name, [])} for spec in self.tools.specs()]
+        builtin = [{**spec.describe(), "agents": holders.get(spec.name, [])} for spec in self.tools.specs()]
+        mcp_agents = self.factory.mcp_agents()
+        mcp = [{**tool, "agents": mcp_agents} for tool in await self.sessions.services.mcp.describe()]
+        return builtin + mcp
 
     async def todos_snapshot(self, session_id: str, status: str = "all") -> list[dict[str, Any]]:
         rows = await self.store.todos.list(session_id, None if status == "all" else status)

@@ -353,7 +353,7 @@ class Connection:
         self.reply(p.event("auth", ok=True))
 
     async def on_tools(self, request: p.ToolsRequest) -> None:
-        self.reply(p.event("tools", tools=self.app.describe_tools()))
+        self.reply(p.event("tools", tools=await self.app.describe_tools()))
 
     # todos and reminders: the same functions the model calls, without the model
     async def on_todo_list(self, request: p.TodoListRequest) -> None:

@@ -15,7 +15,7 @@ async def healthz(request: Request) -> Response:
 
 
 async def skills(request: Request) -> Response:
-    return JSONResponse({"tools": core(request).describe_tools()})
+    return JSONResponse({"tools": await core(request).describe_tools()})
 
 
 routes: list[BaseRoute] = [

@@ -127,6 +127,10 @@ class ApprovalBroker:
     async def grants(self) -> list[str]:
         return await self._store.approvals.grants(self._session_id)
 
+    def add_groups(self, groups: Mapping[str, str]) -> None:
+        """Tools discovered later (an MCP server's): their groups for the policy."""
+        self._groups.update(groups)
+
     def cancel_all(self) -> None:
         """``stop``: every waiting call is cancelled (recorded as denied by stop)."""
         for future in self._waiting.values():

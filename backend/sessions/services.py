@@ -8,10 +8,12 @@ from typing import Any
 from ..settings import Settings
 from ..store import Store
 from ..team.builder import TeamFactory
+from ..tools.mcp_config import McpServerSpec
 from ..tools.registry import ReminderWaker, ToolRegistry
 from .accounts import Accounts
 from .cluster import Coordinator
 from .hub import EventHub
+from .mcp_catalog import McpCatalog
 from .stats import UsageStats
 
 
@@ -45,7 +47,13 @@ class Services:
     accounts: Accounts = field(init=False)
     #: backend.sessions.otel.OtelExport when OTEL_EXPORTER_OTLP_ENDPOINT is set
     otel: Any = None
+    #: the MCP tool servers (team file, MCP_SERVERS, MCP_URL) and the tools they offer
+    mcp: McpCatalog = field(init=False)
+
+    def configure_mcp(self, servers: list[McpServerSpec]) -> None:
+        self.mcp = McpCatalog(servers, self.settings)
 
     def __post_init__(self) -> None:
         self.stats = UsageStats(self.store, self.settings.model_prices, self.model_name)
         self.accounts = Accounts(self.store, self.settings)
+        self.mcp = McpCatalog(list(self.factory.spec.mcp_servers), self.settings)

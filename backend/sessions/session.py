@@ -19,10 +19,14 @@ from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from autogen_core.tools import ToolSchema
+
 from ..errors import AgentChatError, BusyError, ToolError
 from ..store import SessionRow, SpanRow, Tx
 from ..team.builder import BuiltTeam, TeamHooks
 from ..team.runner import TurnRunner
+from ..tools.mcp import McpConnection
+from ..tools.mcp_config import tool_name
 from ..tools.registry import ToolDeps
 from ..tools.terminal import execute_command, parse_explicit_command
 from ..workflows.commands import is_run_command
@@ -81,6 +85,8 @@ class Session:
         #: a turn's end that was delivered live but could not be stored yet (see _commit)
         self._unstored_done: dict[str, Any] | None = None
         self._compaction: asyncio.Task[None] | None = None
+        #: this session's connections to the MCP servers (started lazily, closed with the session)
+        self._mcp: dict[str, McpConnection] = {}
 
     # --- EventSink ------------------------------------------------------------------------------------
     def emit(self, type_: str, **fields: Any) -> None:
@@ -456,6 +462,7 @@ class Session:
                 on_result=self._on_result,
                 on_context=self._on_context,
                 on_tool_timing=self._tool_durations.__setitem__,
+                mcp_tools=await self._mcp_tools() if self.services.mcp.servers else (),
             )
         )
         saved = await self.services.store.state.load(self.id)
@@ -463,6 +470,25 @@ class Session:
             await built.team.load_state(json.loads(saved[0]))
         self._team = built
         return built
+
+    async def _mcp_tools(self) -> list[tuple[McpConnection, ToolSchema]]:
+        """The MCP servers' tools for this session's team (a server that fails is skipped, with a warning)."""
+        tools: list[tuple[McpConnection, ToolSchema]] = []
+        catalog = self.services.mcp
+        for spec in catalog.servers:
+            connection = self._mcp.get(spec.name)
+            if connection is None:
+                connection = self._mcp[spec.name] = McpConnection(spec, self.services.settings)
+            try:
+                schemas = await connection.list_tools()
+            except ToolError as exc:
+                self.emit("warning", code="mcp_unavailable", message=exc.message)
+                continue
+            catalog.record(spec.name, schemas)
+            group = "mcp_trusted" if spec.trusted else "mcp"
+            self.approvals.add_groups({tool_name(spec.name, s["name"]): group for s in schemas})
+            tools += [(connection, schema) for schema in schemas]
+        return tools
 
     async def _save_state(self, built: BuiltTeam) -> str:
         state = dict(await built.team.save_state())
@@ -702,6 +728,9 @@ class Session:
         self._closed = True
         self.questions.detach()
         self.approvals.detach()
+        for connection in list(self._mcp.values()):  # a stdio server never outlives its session
+            with contextlib.suppress(Exception):
+                await connection.close()
         if self._current is not None:
             self._current.token.cancel()
         for task in (self._turn_task, self._worker, self._compaction):

@@ -25,15 +25,21 @@ from autogen_agentchat.messages import (
 )
 from autogen_agentchat.teams import BaseGroupChat, RoundRobinGroupChat, Swarm
 from autogen_core.models import ChatCompletionClient, CreateResult, SystemMessage
+from autogen_core.tools import BaseTool, ToolSchema
 
 from ..context.model_context import BudgetedChatCompletionContext, ContextReport
 from ..context.summarizer import ModelSummarizer
 from ..context.tokens import TokenCounter
 from ..llm.tap import StreamingTap
 from ..settings import Settings
+from ..tools.mcp import McpConnection
 from ..tools.registry import ToolDeps, ToolRegistry, ToolSpec
+from .mcp_tools import McpTool
 from .spec import AgentSpec, TeamSpec
 from .tools import SessionTool
+
+#: the tool group that stands for the MCP servers' tools in a team file
+MCP_GROUP = "mcp"
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +55,8 @@ class TeamHooks:
     on_result: Callable[[str, int, int, float, bool], None]
     on_context: Callable[[ContextReport], None]
     on_tool_timing: Callable[[str, float], None]  # (call id, seconds)
+    #: the session's MCP servers' tools: (connection, the server's own schema) pairs
+    mcp_tools: Sequence[tuple[McpConnection, ToolSchema]] = ()
 
 
 @dataclass
@@ -115,6 +123,8 @@ class TeamFactory:
             return []
         chosen: dict[str, ToolSpec] = {}
         for ref in agent.tools:
+            if ref == MCP_GROUP:
+                continue  # the MCP servers' tools, added per session when the team is built
             if ref == "*":
                 matches = self.registry.specs()
             elif ref in self.registry:
@@ -144,6 +154,12 @@ class TeamFactory:
             system = [SystemMessage(content=self._system[agent.name])]
             result[agent.name] = self.counter.count_request(system, schemas)
         return result
+
+    def mcp_agents(self) -> list[str]:
+        """The agents that get the MCP servers' tools (those holding "mcp" or "*")."""
+        if not self.tools_enabled:
+            return []
+        return [a.name for a in self.spec.agents if MCP_GROUP in a.tools or "*" in a.tools]
 
     def agents_holding(self) -> dict[str, list[str]]:
         """Tool name -> agents of this team that hold it (for the tool listing)."""
@@ -176,7 +192,14 @@ class TeamFactory:
         self, agent: AgentSpec, hooks: TeamHooks, contexts: dict[str, BudgetedChatCompletionContext]
     ) -> AssistantAgent:
         name = agent.name
-        tools = [SessionTool(spec, hooks.deps, hooks.on_tool_timing, agent=name) for spec in self._tools[name]]
+        tools: list[BaseTool[Any, Any]] = [
+            SessionTool(spec, hooks.deps, hooks.on_tool_timing, agent=name) for spec in self._tools[name]
+        ]
+        if self.tools_enabled and (MCP_GROUP in agent.tools or "*" in agent.tools):
+            tools += [
+                McpTool(connection, schema, hooks.deps, agent=name, on_timing=hooks.on_tool_timing)
+                for connection, schema in hooks.mcp_tools
+            ]
         handoffs = [Handoff(target=t) for t in agent.handoffs] if self.tools_enabled else []
         system_message = self._system[name]
 

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import TeamSpecError
+from ..tools.mcp_config import McpServerSpec
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 AgentName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")]
@@ -47,6 +48,8 @@ class TeamSpec(BaseModel):
     max_messages: Annotated[int, Field(ge=2, le=100)] | None = None
     #: per-tool approval policy (never | risky | always), over APPROVAL_POLICY
     approvals: dict[str, Literal["never", "risky", "always"]] = Field(default_factory=dict)
+    #: MCP tool servers (stdio commands or streamable-HTTP URLs); their tools go to agents holding "mcp" or "*"
+    mcp_servers: tuple[McpServerSpec, ...] = ()
 
     @model_validator(mode="after")
     def _check(self) -> TeamSpec:

@@ -27,7 +27,7 @@ POLICIES: tuple[str, ...] = ("never", "risky", "always")
 
 TERMINAL_TOOL = "run_terminal_command"
 #: groups whose tools never ask under ``risky`` (the sandbox is already isolated)
-SAFE_GROUPS = frozenset({"sandbox", "todos", "reminders", "questions", "workflows"})
+SAFE_GROUPS = frozenset({"sandbox", "todos", "reminders", "questions", "workflows", "mcp_trusted"})
 #: tools that never ask, whatever the policy
 NEVER_ASK = frozenset({"ask_user_question"})
 #: git subcommands that write when given a name (``git branch x``) or a write option
@@ -101,7 +101,9 @@ def _risky_reason(tool: str, group: str | None, arguments: dict[str, Any]) -> st
         return terminal_writes(str(arguments.get("command", "")))
     if group in SAFE_GROUPS:
         return None
-    return f"{tool} is not a built-in tool (an MCP server's tool that is not marked trusted)"
+    if group == "mcp":
+        return f"{tool} is a tool of an MCP server that is not marked trusted"
+    return f"{tool} is not a built-in tool"
 
 
 def summarize_arguments(arguments: dict[str, Any], limit: int = 2000) -> str:
