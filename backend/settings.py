@@ -228,6 +228,8 @@ class Settings(BaseModel):
     mcp_servers: str | None = Field(None, alias="MCP_SERVERS")
     #: one streamable-HTTP MCP server (the earlier streaming agent's setting), named "mcp"
     mcp_url: str | None = Field(None, alias="MCP_URL")
+    #: characters of an MCP tool's result the model gets (the rest is cut, with a note)
+    mcp_output_limit: int = Field(16 * 1024, alias="MCP_OUTPUT_LIMIT", ge=256)
 
     # --- observability ----------------------------------------------------------------------------
     #: OTLP/HTTP base URL (the standard variable): turn spans are exported there when set

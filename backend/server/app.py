@@ -55,6 +55,7 @@ from .export_api import PATH_REGEX as IMPORT_PATH_REGEX
 from .files_api import PATH_REGEX as UPLOAD_PATH_REGEX
 from .files_api import body_limit as upload_body_limit
 from .http import HttpError, error_response
+from .mcp_api import McpFace
 from .protocols import h11_with_head_deadline
 from .routes import all_routes
 from .system import SystemProbe
@@ -126,6 +127,7 @@ class App:
         self.system = SystemProbe()
         #: sessions' sandboxes for clients (HTTP and the WebSocket's sandbox_* frames)
         self.sandboxes = SessionSandboxes(sessions)
+        self.mcp_face = McpFace(self)
         self.asgi = self.build_asgi()
         self.server: uvicorn.Server | None = None
         self._main_loop: asyncio.Task[None] | None = None
@@ -146,7 +148,11 @@ class App:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _asgi: Starlette) -> AsyncIterator[None]:
-        yield
+        await self.mcp_face.start()
+        try:
+            yield
+        finally:
+            await self.mcp_face.stop()
         for task in list(self._tasks):
             task.cancel()
 

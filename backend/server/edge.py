@@ -105,9 +105,9 @@ def startup_warnings(settings: Settings) -> list[str]:
     return warnings
 
 
-#: the streaming agent's routes and /metrics, which need AUTH_TOKEN too (the page's files, /healthz and /health
+#: the streaming agent's routes, /metrics and /mcp, which need AUTH_TOKEN too (the page's files, /healthz and /health
 #: stay public)
-API_PATHS = frozenset({"/chat", "/chat/stream", "/stats", "/reset-stats", "/metrics"})
+API_PATHS = frozenset({"/chat", "/chat/stream", "/stats", "/reset-stats", "/metrics", "/mcp"})
 
 
 #: on every HTTP response that does not set its own (the page's files set a CSP that allows the page)

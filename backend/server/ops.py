@@ -15,7 +15,11 @@ async def healthz(request: Request) -> Response:
 
 
 async def skills(request: Request) -> Response:
-    return JSONResponse({"tools": await core(request).describe_tools()})
+    app = core(request)
+    # every agent's fixed prompt (system message + its built-in tool schemas) in tokens: what each
+    # request costs before the conversation (MCP tools add theirs, within MAX_FIXED_SHARE)
+    fixed = app.factory.fixed_prompt_tokens()
+    return JSONResponse({"tools": await app.describe_tools(), "fixed_prompt_tokens": fixed})
 
 
 routes: list[BaseRoute] = [

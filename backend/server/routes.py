@@ -17,6 +17,7 @@ from . import (
     agent_compat,
     export_api,
     files_api,
+    mcp_api,
     metrics_api,
     openai_api,
     ops,
@@ -42,6 +43,7 @@ def all_routes() -> list[BaseRoute]:
         *files_api.routes,  # /v1/sessions/{id}/files: uploads (multipart) and their list
         *export_api.routes,  # /v1/sessions/{id}/export, /v1/sessions/import: session export and import
         *metrics_api.routes,  # /metrics: Prometheus metrics
+        *mcp_api.routes,  # /mcp: our todos, reminders and sandbox as an MCP server (streamable HTTP)
         *ws.routes,  # the WebSocket protocol on / and /ws
         # --- new faces go above this line; the catch-alls stay last ---------------------------------
         *ws.fallback,  # any other WebSocket path: 404

@@ -25,7 +25,7 @@ from ..errors import AgentChatError, BusyError, ToolError
 from ..store import SessionRow, SpanRow, Tx
 from ..team.builder import BuiltTeam, TeamHooks
 from ..team.runner import TurnRunner
-from ..tools.mcp import McpConnection
+from ..tools.mcp import McpConnection, valid_schema
 from ..tools.mcp_config import tool_name
 from ..tools.registry import ToolDeps
 from ..tools.terminal import execute_command, parse_explicit_command
@@ -469,6 +469,7 @@ class Session:
         if saved is not None:
             await built.team.load_state(json.loads(saved[0]))
         self._team = built
+        self._report_left_out(built)
         return built
 
     async def _mcp_tools(self) -> list[tuple[McpConnection, ToolSchema]]:
@@ -484,11 +485,26 @@ class Session:
             except ToolError as exc:
                 self.emit("warning", code="mcp_unavailable", message=exc.message)
                 continue
+            for schema in list(schemas):
+                reason = valid_schema(schema)
+                if reason is not None:
+                    schemas.remove(schema)
+                    name = tool_name(spec.name, str(schema.get("name", "?")))
+                    self.emit("warning", code="mcp_tool_skipped", message=f"{name} is not offered: {reason}")
             catalog.record(spec.name, schemas)
             group = "mcp_trusted" if spec.trusted else "mcp"
             self.approvals.add_groups({tool_name(spec.name, s["name"]): group for s in schemas})
             tools += [(connection, schema) for schema in schemas]
         return tools
+
+    def _report_left_out(self, built: BuiltTeam) -> None:
+        for agent, names in built.left_out.items():
+            shown = ", ".join(names[:10]) + ("…" if len(names) > 10 else "")
+            message = (
+                f"{len(names)} MCP tools are not offered to {agent}: its fixed prompt would not leave room "
+                f"for the conversation ({shown})"
+            )
+            self.emit("warning", code="tools_left_out", agent=agent, message=message)
 
     async def _save_state(self, built: BuiltTeam) -> str:
         state = dict(await built.team.save_state())
@@ -541,9 +557,11 @@ class Session:
                 now = time.monotonic()
                 turn.trace.model_call(agent, prompt, completion_tokens, seconds, now, reported=reported)
         if report is not None:
+            left_out = self._team.left_out.get(agent) if self._team is not None else None
             self.emit(
                 "context",
                 agent=agent,
+                **({"tools_left_out": left_out} if left_out else {}),
                 prompt_tokens=report.prompt_tokens,
                 server_prompt_tokens=prompt_tokens if reported else None,
                 budget=report.budget,

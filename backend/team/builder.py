@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -27,6 +28,7 @@ from autogen_agentchat.teams import BaseGroupChat, RoundRobinGroupChat, Swarm
 from autogen_core.models import ChatCompletionClient, CreateResult, SystemMessage
 from autogen_core.tools import BaseTool, ToolSchema
 
+from ..context.budget import request_limit
 from ..context.model_context import BudgetedChatCompletionContext, ContextReport
 from ..context.summarizer import ModelSummarizer
 from ..context.tokens import TokenCounter
@@ -40,6 +42,10 @@ from .tools import SessionTool
 
 #: the tool group that stands for the MCP servers' tools in a team file
 MCP_GROUP = "mcp"
+#: an agent's fixed prompt (system message and tool schemas) may take at most this share of the
+#: request limit once MCP tools are added: the rest is for the conversation (MCP tools beyond it are
+#: left out, in the team file's order, and the context event says which)
+MAX_FIXED_SHARE = 0.6
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +71,8 @@ class BuiltTeam:
     spec: TeamSpec
     contexts: dict[str, BudgetedChatCompletionContext] = field(default_factory=dict)
     tools_enabled: bool = True
+    #: agent -> MCP tools not offered because the fixed prompt would not leave room for a conversation
+    left_out: dict[str, list[str]] = field(default_factory=dict)
 
     def task(self, context: Sequence[tuple[str, str]], user_text: str) -> list[BaseChatMessage]:
         """Messages for one turn: unseen context first, the user's message last.
@@ -172,8 +180,9 @@ class TeamFactory:
     def build(self, hooks: TeamHooks) -> BuiltTeam:
         built_contexts: dict[str, BudgetedChatCompletionContext] = {}
         participants: list[AssistantAgent] = []
+        left_out: dict[str, list[str]] = {}
         for agent in self.spec.agents:
-            participants.append(self._build_agent(agent, hooks, built_contexts))
+            participants.append(self._build_agent(agent, hooks, built_contexts, left_out))
         team: BaseGroupChat
         if self.spec.kind == "swarm":
             termination: TerminationCondition = FunctionalTermination(
@@ -186,21 +195,48 @@ class TeamFactory:
                 termination_condition=MaxMessageTermination(self.spec.max_messages) if self.spec.max_messages else None,
                 max_turns=self.spec.max_turns or len(participants),
             )
-        return BuiltTeam(team=team, spec=self.spec, contexts=built_contexts, tools_enabled=self.tools_enabled)
+        return BuiltTeam(
+            team=team, spec=self.spec, contexts=built_contexts, tools_enabled=self.tools_enabled, left_out=left_out
+        )
+
+    def _fitting(self, name: str, base: list[Any], extra: list[McpTool]) -> tuple[list[McpTool], list[str]]:
+        """The MCP tools (in the team file's order) that keep the agent's fixed prompt within
+        MAX_FIXED_SHARE of the request limit; the names of those left out."""
+        s = self.settings
+        cap = math.floor(MAX_FIXED_SHARE * request_limit(s.context_budget, s.context_reserve, self.safety_margin))
+        system = [SystemMessage(content=self._system[name])]
+        offered: list[McpTool] = []
+        left: list[str] = []
+        for tool in extra:
+            schemas = [*base, *(t.schema for t in offered), tool.schema]
+            if self.counter.count_request(system, schemas) <= cap:
+                offered.append(tool)
+            else:
+                left.append(tool.name)
+        return offered, left
 
     def _build_agent(
-        self, agent: AgentSpec, hooks: TeamHooks, contexts: dict[str, BudgetedChatCompletionContext]
+        self,
+        agent: AgentSpec,
+        hooks: TeamHooks,
+        contexts: dict[str, BudgetedChatCompletionContext],
+        left_out: dict[str, list[str]],
     ) -> AssistantAgent:
         name = agent.name
         tools: list[BaseTool[Any, Any]] = [
             SessionTool(spec, hooks.deps, hooks.on_tool_timing, agent=name) for spec in self._tools[name]
         ]
-        if self.tools_enabled and (MCP_GROUP in agent.tools or "*" in agent.tools):
-            tools += [
+        handoffs = [Handoff(target=t) for t in agent.handoffs] if self.tools_enabled else []
+        if self.tools_enabled and hooks.mcp_tools and (MCP_GROUP in agent.tools or "*" in agent.tools):
+            candidates = [
                 McpTool(connection, schema, hooks.deps, agent=name, on_timing=hooks.on_tool_timing)
                 for connection, schema in hooks.mcp_tools
             ]
-        handoffs = [Handoff(target=t) for t in agent.handoffs] if self.tools_enabled else []
+            base = [t.schema for t in tools] + [h.handoff_tool.schema for h in handoffs]
+            offered, left = self._fitting(name, base, candidates)
+            tools += offered
+            if left:
+                left_out[name] = left
         system_message = self._system[name]
 
         def on_delta(text: str) -> None:

@@ -76,7 +76,7 @@ class McpTool(BaseTool[_AnyArgs, _Result]):
                     return denial
             text, is_error = await self._connection.call(self.tool, arguments)
             if is_error:
-                raise ToolError(text or f"the MCP tool {self.name} failed")
+                raise ToolError(f"{self.name} failed: {text or 'no details'}")
             return text
         except asyncio.CancelledError:
             return CANCELLED_RESULT

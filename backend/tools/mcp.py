@@ -32,6 +32,7 @@ from .mcp_config import McpServerSpec
 logger = logging.getLogger(__name__)
 
 STOP_SECONDS = 5.0
+PROBE_SECONDS = 5.0
 
 
 def install_root(command: str) -> Path | None:
@@ -44,6 +45,32 @@ def install_root(command: str) -> Path | None:
         if (parent / "pyvenv.cfg").is_file():
             return parent
     return path.parent
+
+
+def _alive(workbench: McpWorkbench) -> bool:
+    """Is the workbench's actor (which holds the session) still running?"""
+    actor = getattr(workbench, "_actor", None)
+    task = getattr(actor, "_actor_task", None)
+    return bool(getattr(actor, "_active", False)) and isinstance(task, asyncio.Task) and not task.done()
+
+
+def cap(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}\n[… {len(text) - limit} more characters cut (MCP_OUTPUT_LIMIT={limit})]"
+
+
+def valid_schema(schema: Any) -> str | None:
+    """Why a tool's schema cannot be offered to the model (None: it can)."""
+    if not isinstance(schema, dict) or not isinstance(schema.get("name"), str) or not schema["name"]:
+        return "it has no name"
+    parameters = schema.get("parameters")
+    if parameters is not None and (not isinstance(parameters, dict) or parameters.get("type", "object") != "object"):
+        return "its input schema is not a JSON object schema"
+    properties = parameters.get("properties", {}) if parameters is not None else {}
+    if not isinstance(properties, dict) or not all(isinstance(p, dict) for p in properties.values()):
+        return "its input schema's properties are not schemas"
+    return None
 
 
 def result_text(result: Any) -> str:
@@ -88,6 +115,8 @@ class McpConnection:
 
     async def _ensure(self) -> McpWorkbench:
         async with self._lock:
+            if self._workbench is not None and not _alive(self._workbench):
+                await self.reset()  # the server died (exited mid-call, crashed): start a fresh one
             if self._workbench is None:
                 workbench = McpWorkbench(await self._params())
                 try:
@@ -130,7 +159,22 @@ class McpConnection:
         except Exception as exc:
             await self.reset()
             return f"the MCP server {self.spec.name!r} failed: {type(exc).__name__}: {exc}"[:500], True
-        return result_text(result), bool(result.is_error)
+        text = cap(result_text(result), self._settings.mcp_output_limit)
+        if result.is_error and not await self._responds(workbench):
+            await self.reset()
+            text = f"the MCP server {self.spec.name!r} stopped during the call ({text.strip() or 'no details'})"
+        return text, bool(result.is_error)
+
+    async def _responds(self, workbench: McpWorkbench) -> bool:
+        """After an error result: is the server still there? (AutoGen reports a server that died
+        mid-call only as an error result, and keeps its session, now closed.)"""
+        if not _alive(workbench):
+            return False
+        try:
+            await asyncio.wait_for(workbench.list_tools(), min(self.spec.timeout, PROBE_SECONDS))
+        except Exception:  # closed stream, timeout, protocol error: it is gone
+            return False
+        return True
 
     async def reset(self) -> None:
         """Stop the server (the next call starts a new one)."""

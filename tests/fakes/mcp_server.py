@@ -4,7 +4,9 @@
     .mcp-venv/bin/python -m agentchat_fake_mcp http PORT    (streamable HTTP at /mcp)
 
 Tools: ``echo`` (answers its text), ``add`` (two numbers), ``hang`` (never answers: the caller's
-timeout and stop must deal with it), ``pid`` (the server's process id, to check it was killed).
+timeout and stop must deal with it), ``pid`` (the server's process id), ``flood`` (1 MB of text),
+``die`` (the process exits mid-call). Hostile modes after ``stdio``: ``--hang-list`` (tools/list
+never answers), ``--bad-schema`` (a tool whose input schema is invalid: the SDK answers tools/list with an error).
 This file imports nothing from the product: it runs in another venv.
 """
 
@@ -13,10 +15,21 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 
-server = MCPServer("fake-tools")
+class FakeServer(MCPServer):
+    async def list_tools(self) -> list[Any]:
+        tools = list(await super().list_tools())
+        if "--hang-list" in sys.argv:
+            await asyncio.sleep(3600)
+        if "--bad-schema" in sys.argv:
+            tools.append(tools[0].model_copy(update={"name": "broken", "input_schema": {"type": "object", "properties": {"x": 5}}}))
+        return tools
+
+
+server = FakeServer("fake-tools")
 
 
 @server.tool()
@@ -36,6 +49,18 @@ async def hang(seconds: float = 3600) -> str:
     """Wait (far longer than any timeout)."""
     await asyncio.sleep(seconds)
     return "woke up"
+
+
+@server.tool()
+def flood() -> str:
+    """A megabyte of text."""
+    return "x" * 1_000_000
+
+
+@server.tool()
+def die() -> str:
+    """Exit in the middle of the call."""
+    os._exit(3)
 
 
 @server.tool()

@@ -229,8 +229,9 @@ async def test_http_endpoints(server: RunningServer) -> None:
         assert data["status"] == "ok" and data["model"]["reachable"] is True
         assert data["sessions"]["active"] == 0 and data["team"] == "solo"
         assert data["loop_lag"]["samples"] >= 0 and data["events"]["written"] >= 0
-        skills = (await http.get(server.http + "/v1/skills")).json()["tools"]
-        assert any(t["name"] == "run_terminal_command" for t in skills)
+        listing = (await http.get(server.http + "/v1/skills")).json()
+        assert any(t["name"] == "run_terminal_command" for t in listing["tools"])
+        assert 0 < listing["fixed_prompt_tokens"]["assistant"] <= 1_500  # solo's budget (docs/context.md)
         missing = await http.get(server.http + "/../../etc/passwd")
         assert missing.status_code == 404
         page = await http.get(server.http + "/")

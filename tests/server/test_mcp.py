@@ -14,10 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
+from backend.context import SUMMARY_REQUEST_MARKER
 from backend.settings import Settings
+from backend.tools.mcp import valid_schema
 from backend.tools.mcp_config import McpServerSpec, from_environment, merge, parse_servers, tool_name
 from tests.conftest import RunningServer
-from tests.fakes.model_server import FakeModelServer, Reply
+from tests.fakes.model_server import FakeModelServer, RecordedRequest, Reply
 from tests.support.client import UNIT, WsClient, of_type
 from tests.support.mcp import fake_server, mcp_python, time_server
 
@@ -246,3 +248,135 @@ def test_configuration(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="two MCP servers"):
         merge([McpServerSpec(name="mcp", command="a")], from_file)
     assert tool_name("time", "get current/time") == "time__get_current_time"
+
+
+async def test_hostile_servers_are_clear_errors_and_the_team_keeps_working(
+    servers: Callable[..., Any], fake_model: FakeModelServer
+) -> None:
+    """A server whose tools/list hangs, one that answers an invalid tool list, a call that floods 1 MB,
+    a server that dies mid-call: each a warning or a tool error; the other tools keep working."""
+    server = await servers([
+        {"name": "stuck", **fake_server("--hang-list"), "trusted": True, "timeout": 2},
+        {"name": "odd", **fake_server("--bad-schema"), "trusted": True, "timeout": 5},
+        {"name": "good", **fake_server(), "trusted": True, "timeout": 5},
+    ])  # fmt: skip
+    calls = {"flood": ("good__flood", {}), "die": ("good__die", {}), "echo": ("good__echo", {"text": "back"})}
+
+    def respond(request: RecordedRequest) -> Reply:
+        if SUMMARY_REQUEST_MARKER in str(request.messages[0].get("content")):
+            return Reply.of_text("Earlier: tool calls.")  # the 1 MB result makes the context fold
+        if request.messages[-1]["role"] == "user" and request.last_user in calls:
+            return Reply.of_tool_call(*calls[request.last_user])
+        return Reply.of_text("Done.")
+
+    fake_model.responder = respond
+    ws = await server.client()
+    try:
+        flood = await ws.turn("flood", timeout=6 * UNIT)
+        sid = flood[0]["session_id"]
+        died = await ws.turn("die", session_id=sid, timeout=6 * UNIT)
+        back = await ws.turn("echo", session_id=sid, timeout=6 * UNIT)
+    finally:
+        await ws.close()
+    warnings = " | ".join(w["message"] for w in of_type(flood, "warning") if w["code"] == "mcp_unavailable")
+    assert "'stuck' did not list its tools within 2 s" in warnings
+    assert "'odd' failed" in warnings and "invalid result" in warnings
+    offered = {t["function"]["name"] for t in fake_model.chat_requests[0].body.get("tools", [])}
+    assert "good__echo" in offered and "run_terminal_command" in offered
+    assert not any(name.startswith(("stuck__", "odd__")) for name in offered)
+    big = of_type(flood, "tool_result")[0]["content"]
+    assert len(big) < 17_000 and "more characters cut" in big
+    dead = of_type(died, "tool_result")[0]
+    assert dead["is_error"] and "good" in dead["content"]
+    assert of_type(died, "done")[0]["status"] == "ok"
+    assert of_type(back, "tool_result")[0]["content"] == "echo: back"  # a fresh server process
+
+
+def test_schemas_the_model_cannot_take_are_not_offered() -> None:
+    assert (
+        valid_schema({"name": "ok", "parameters": {"type": "object", "properties": {"x": {"type": "string"}}}}) is None
+    )
+    assert valid_schema({"name": "ok"}) is None
+    assert valid_schema({"name": ""}) == "it has no name"
+    assert "not a JSON object schema" in str(valid_schema({"name": "a", "parameters": {"type": "string"}}))
+    assert "not schemas" in str(valid_schema({"name": "a", "parameters": {"type": "object", "properties": {"x": 5}}}))
+
+
+async def mcp_client_call(
+    base: str, tool: str | None, arguments: dict[str, Any], headers: dict[str, str] | None = None
+) -> Any:
+    """The mcp SDK's own client against our /mcp: the tool list, or one call's result."""
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with (
+        httpx.AsyncClient(headers=headers or {}, timeout=2 * UNIT) as http,
+        streamable_http_client(base + "/mcp", http_client=http) as (read, write, _),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        if tool is None:
+            return await session.list_tools()
+        return await session.call_tool(tool, arguments)
+
+
+async def test_our_tools_as_an_mcp_server(server: RunningServer) -> None:
+    """/mcp serves a session's todos, reminders and sandbox tools to MCP clients (the SDK's own)."""
+    listing = await mcp_client_call(server.http, None, {})
+    names = {t.name for t in listing.tools}
+    assert {"add_todo", "list_todos", "schedule_reminder", "sandbox_exec"} <= names
+    assert "run_terminal_command" not in names and "ask_user_question" not in names
+    add = next(t for t in listing.tools if t.name == "add_todo")
+    assert add.inputSchema["required"][0] == "session_id"
+    ws = await server.client()
+    try:
+        await ws.send(type="new")
+        sid = (await ws.recv_until("session"))[-1]["session_id"]
+        added = await mcp_client_call(server.http, "add_todo", {"session_id": sid, "title": "buy milk"})
+        assert not added.isError and "buy milk" in added.content[0].text
+        todos = (await ws.recv_until("todos"))[-1]  # the session's clients see it, as for the team's own calls
+        assert [t["title"] for t in todos["todos"]] == ["buy milk"]
+    finally:
+        await ws.close()
+    unknown = await mcp_client_call(server.http, "list_todos", {"session_id": "nosuchsession"})
+    assert unknown.isError and "unknown session" in unknown.content[0].text
+    bad = await mcp_client_call(server.http, "add_todo", {"session_id": sid})
+    assert bad.isError
+
+
+async def test_the_mcp_endpoint_needs_the_token(make_settings: Callable[..., Settings]) -> None:
+    token = "t" * 24
+    running = await RunningServer(make_settings(AUTH_TOKEN=token)).start()
+    try:
+        async with httpx.AsyncClient(base_url=running.http, timeout=2 * UNIT) as http:
+            body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+            refused = await http.post("/mcp", json=body, headers={"Accept": "application/json, text/event-stream"})
+            assert refused.status_code == 401
+        listing = await mcp_client_call(running.http, None, {}, headers={"Authorization": f"Bearer {token}"})
+        assert any(t.name == "add_todo" for t in listing.tools)
+    finally:
+        await running.stop()
+
+
+async def test_tools_that_do_not_fit_the_budget_are_left_out_and_said(
+    servers: Callable[..., Any], fake_model: FakeModelServer
+) -> None:
+    """A small window: the MCP tools would leave no room for the conversation; they are not offered,
+    the warning and the context event say which, and no request exceeds the window."""
+    fake_model.context_window = 2048
+    server = await servers(
+        [{"name": "fake", **fake_server(), "trusted": True}], CONTEXT_BUDGET="2048", CONTEXT_RESERVE="256"
+    )
+    fake_model.enqueue(Reply.of_text("Small window, fine."))
+    ws = await server.client()
+    try:
+        events = await ws.turn("hello", timeout=4 * UNIT)
+    finally:
+        await ws.close()
+    warning = next(w for w in of_type(events, "warning") if w["code"] == "tools_left_out")
+    assert "fake__echo" in warning["message"] and warning["agent"] == "assistant"
+    context = of_type(events, "context")[0]
+    assert "fake__echo" in context["tools_left_out"]
+    offered = {t["function"]["name"] for t in fake_model.chat_requests[0].body.get("tools", [])}
+    assert not any(name.startswith("fake__") for name in offered)
+    assert not [r for r in fake_model.chat_requests if r.rejected]
