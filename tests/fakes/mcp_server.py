@@ -19,13 +19,18 @@ from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 
+
 class FakeServer(MCPServer):
     async def list_tools(self) -> list[Any]:
         tools = list(await super().list_tools())
         if "--hang-list" in sys.argv:
             await asyncio.sleep(3600)
         if "--bad-schema" in sys.argv:
-            tools.append(tools[0].model_copy(update={"name": "broken", "input_schema": {"type": "object", "properties": {"x": 5}}}))
+            tools.append(
+                tools[0].model_copy(
+                    update={"name": "broken", "input_schema": {"type": "object", "properties": {"x": 5}}}
+                )
+            )
         return tools
 
 
