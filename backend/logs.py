@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import sys
+from typing import Any
+
+#: the id of the HTTP request (or WebSocket connection) being handled: set by the edge
+#: (``server/edge.py``), put on every log line written while handling it (and by the tasks it starts)
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
 #: AutoGen logs every model call and tool call, with full message bodies, at INFO. Keep them at
 #: WARNING unless LOG_LEVEL is DEBUG: no message bodies in INFO logs.
@@ -39,12 +45,37 @@ class CancelledNoiseFilter(logging.Filter):
         return True
 
 
+def install_request_ids() -> None:
+    """Give every log record ``request`` (`` req=<id>`` while a request is handled, else empty)."""
+    factory = logging.getLogRecordFactory()
+    if getattr(factory, "adds_request_id", False):
+        return
+
+    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        current = REQUEST_ID.get()
+        record.request = f" req={current}" if current else ""
+        return record
+
+    make.adds_request_id = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(make)
+
+
+def _with_request_field(record: logging.LogRecord) -> bool:
+    if not hasattr(record, "request"):
+        record.request = ""
+    return True
+
+
 def configure_logging(level: str, *, instance: str | None = None) -> None:
     """``instance``: this process's id, put on every line (several processes share one cluster)."""
     where = f" [{instance.replace('%', '%%')}]" if instance else ""
+    install_request_ids()
     logging.basicConfig(
-        level=level, format=f"%(asctime)s %(levelname)s{where} %(name)s: %(message)s", stream=sys.stderr
+        level=level, format=f"%(asctime)s %(levelname)s{where} %(name)s%(request)s: %(message)s", stream=sys.stderr
     )
+    for handler in logging.getLogger().handlers:  # records made elsewhere (makeLogRecord) lack the field
+        handler.addFilter(_with_request_field)
     install_filters(debug=level == "DEBUG")
 
 

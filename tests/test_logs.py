@@ -47,3 +47,22 @@ def test_cancelled_handler_is_not_logged_as_error() -> None:
     f = CancelledNoiseFilter()
     assert f.filter(_record(asyncio.CancelledError())) is False
     assert f.filter(_record(RuntimeError("boom"))) is True
+
+
+def test_log_lines_carry_the_request_id_while_a_request_is_handled() -> None:
+    """With the request-id record factory, a record made while REQUEST_ID is set says req=<id>; else nothing."""
+    import logging
+
+    from backend.logs import REQUEST_ID, install_request_ids
+
+    install_request_ids()
+    formatter = logging.Formatter("%(name)s%(request)s: %(message)s")
+    logger = logging.getLogger("backend.test")
+    token = REQUEST_ID.set("req-7")
+    try:
+        inside = logger.makeRecord("backend.test", logging.INFO, __file__, 1, "hello", (), None)
+    finally:
+        REQUEST_ID.reset(token)
+    outside = logger.makeRecord("backend.test", logging.INFO, __file__, 1, "hello", (), None)
+    assert formatter.format(inside) == "backend.test req=req-7: hello"
+    assert formatter.format(outside) == "backend.test: hello"

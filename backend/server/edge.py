@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import AuthError, ForbiddenError
+from ..logs import REQUEST_ID
 from ..settings import WILDCARD_HOSTS, Settings
 from ..store import AuditRow
 from .auth import (
@@ -166,6 +167,7 @@ class Edge:
             await self.app(scope, receive, send)
             return
         scope[REQUEST_ID_KEY] = rid = request_id(_headers(scope))
+        REQUEST_ID.set(rid)  # on every log line of this request (backend/logs.py)
         if kind == "http":
             send = self.stamped(scope, send, rid)
         try:
