@@ -20,8 +20,10 @@ from pydantic import ValidationError
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from ..errors import AgentChatError
+from ..errors import AgentChatError, SessionNotFoundError
+from ..identity.principal import ANONYMOUS, Principal
 from ..team.tools import compact_parameters
+from .auth import keys_mode, principal
 
 if TYPE_CHECKING:
     from .app import App
@@ -64,7 +66,7 @@ class McpFace:
         if not isinstance(session_id, str):
             raise ValueError("session_id is required")
         try:
-            session = await self._app.sessions.get(session_id)
+            session = await self._app.sessions.get(session_id, self._caller())
             args = spec.args_model.model_validate(arguments)
             result = await spec.func(session.deps, **args.model_dump())
         except AgentChatError as exc:
@@ -74,6 +76,20 @@ class McpFace:
             raise ValueError(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
         await self._app.hub.flush()  # the todos/reminders event it caused goes out now
         return [types.TextContent(type="text", text=str(result))]
+
+    def _caller(self) -> Principal:
+        """The caller of the MCP request being handled (the edge resolved it on the HTTP request's
+        scope): in AUTH_MODE=keys another tenant's or user's session answers like an unknown one."""
+        try:
+            request = self.server.request_context.request
+        except LookupError:
+            request = None
+        scope = getattr(request, "scope", None)
+        if scope is None:
+            if keys_mode(self._app):
+                raise SessionNotFoundError("unknown session (no caller)")
+            return ANONYMOUS
+        return principal(scope)
 
     async def start(self) -> None:
         stack = contextlib.AsyncExitStack()

@@ -188,3 +188,20 @@ async def test_the_daily_token_budget_stops_new_turns(
             assert fresh.status_code == 201
     finally:
         await running.stop()
+
+
+async def test_mcp_tools_on_another_tenants_session_answer_unknown(
+    tenants: tuple[RunningServer, dict[str, str]],
+) -> None:
+    """/mcp in keys mode: a key reaches its own session's todos; another tenant's session is 'unknown session'."""
+    from tests.server.test_mcp import mcp_client_call
+
+    server, keys = tenants
+    async with httpx.AsyncClient() as http:
+        sid = (await http.post(f"{server.http}/v1/sessions", json={}, headers=h(keys["a1"]))).json()["session_id"]
+    own = await mcp_client_call(server.http, "add_todo", {"session_id": sid, "title": "mine"}, headers=h(keys["a1"]))
+    assert not own.isError
+    foreign = await mcp_client_call(server.http, "list_todos", {"session_id": sid}, headers=h(keys["g1"]))
+    unknown = await mcp_client_call(server.http, "list_todos", {"session_id": "nosuchsession"}, headers=h(keys["g1"]))
+    assert foreign.isError and unknown.isError
+    assert foreign.content[0].text.replace(sid, "X") == unknown.content[0].text.replace("nosuchsession", "X")
