@@ -7,13 +7,15 @@ import argparse
 import asyncio
 import getpass
 import sys
+import time
+import uuid
 from collections.abc import Sequence
 
 from .errors import AgentChatError
 from .identity.principal import DEFAULT_TENANT
 from .sessions.accounts import Accounts
 from .settings import Settings, load_settings
-from .store import Store, open_database
+from .store import AuditRow, Store, open_database
 
 
 def parser() -> argparse.ArgumentParser:
@@ -45,6 +47,15 @@ def _password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
+async def _audit(accounts: Accounts, action: str, tenant: str | None, target: str | None) -> None:
+    """Key and user changes made from the shell are audited like the HTTP ones (actor ``cli``)."""
+    await accounts.audit(
+        AuditRow(ts=time.time(), request_id=f"cli-{uuid.uuid4().hex[:12]}", tenant=tenant, actor="cli",
+                 key_id=target, address="local", action=action, method=None, path=None, session_id=None,
+                 status=0, latency_ms=0.0)
+    )  # fmt: skip
+
+
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(open_database(settings.database_url, settings.db_path, synchronous=settings.db_synchronous))
@@ -56,6 +67,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                 created = await accounts.create_key(args.name, tenant=args.tenant, admin=args.admin)
                 assert created is not None
                 raw, row = created
+                await _audit(accounts, "cli.keys.create", row.tenant, row.id)
                 print(f"{raw}\n(id {row.id}, tenant {row.tenant}, scopes {' '.join(row.scopes)}; shown only once)")
             elif args.command == "list":
                 for row in await accounts.list_keys(None):
@@ -63,9 +75,11 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             else:
                 status = {"disable": "disabled", "enable": "active", "revoke": "revoked"}[args.command]
                 row = await accounts.set_key_status(args.id, status, tenant=None)
+                await _audit(accounts, f"cli.keys.{args.command}", row.tenant, row.id)
                 print(f"{row.id}: {row.status}")
         elif args.command == "create":
             user = await accounts.create_user(args.name, _password(), tenant=args.tenant, admin=args.admin)
+            await _audit(accounts, "cli.users.create", user.tenant, None)
             print(f"{user.id}: user {user.name} in tenant {user.tenant}{' (admin)' if user.admin else ''}")
         else:
             for user in await store.users.list():

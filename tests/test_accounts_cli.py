@@ -39,3 +39,29 @@ def test_users_create_reads_the_password_from_stdin(tmp_path: Path) -> None:
     assert cli(tmp_path, "users", "create", "bob", stdin="short\n").returncode == 1
     assert cli(tmp_path, "users", "create", "ada", stdin="another long one\n").returncode == 1
     assert "ada" in cli(tmp_path, "users", "list").stdout
+
+
+async def test_cli_changes_are_audited_without_secrets(tmp_path: Path) -> None:
+    """Key and user changes made from the shell leave audit rows (actor cli), never the key itself."""
+    from backend.settings import Settings
+    from backend.store import Store, open_database
+
+    made = cli(tmp_path, "keys", "create", "--name", "ops", "--admin")
+    key = made.stdout.split()[0]
+    key_id = made.stdout.split("(id ")[1].split(",")[0]
+    assert cli(tmp_path, "keys", "revoke", key_id).returncode == 0
+    assert cli(tmp_path, "users", "create", "ada", stdin="correct horse battery\n").returncode == 0
+    settings = Settings.from_env({"DATA_DIR": str(tmp_path / "data")})
+    store = Store(open_database(None, settings.db_path))
+    await store.open()
+    try:
+        rows = await store.audit.query(tenant=None)  # every tenant
+    finally:
+        await store.close()
+    actions = sorted((r.action, r.actor, r.key_id) for r in rows)
+    assert actions == [
+        ("cli.keys.create", "cli", key_id),
+        ("cli.keys.revoke", "cli", key_id),
+        ("cli.users.create", "cli", None),
+    ]
+    assert all(key not in str(r.to_dict()) for r in rows)

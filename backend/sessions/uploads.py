@@ -40,7 +40,8 @@ def _lock(session_id: str) -> asyncio.Lock:
 
 
 def folder_of(session: Session) -> Path:
-    return files.folder(session.services.settings.data_dir, session.id)
+    """``DATA_DIR/uploads/<the session's tenant>/<session id>/``."""
+    return files.folder(session.services.settings.data_dir, session.id, session.tenant or files.TENANT)
 
 
 async def list_files(session: Session) -> list[dict[str, Any]]:
@@ -143,11 +144,13 @@ async def _copy_to_sandbox(session: Session, where: Path, stored: files.StoredFi
 
 def sandbox_files(data_dir: Path, session_id: str) -> list[tuple[str, Path, int]]:
     """``(name, host path, size)`` of a session's uploads, for a sandbox container that starts."""
-    where = files.folder(data_dir, session_id)
-    return [(f.name, where / f.name, f.size) for f in files.read_index(where)]
+    where = files.find_folder(data_dir, session_id)
+    return [(f.name, where / f.name, f.size) for f in files.read_index(where)] if where is not None else []
 
 
 async def remove_all(session_id: str, data_dir: Path) -> None:
     """The session was deleted: its folder goes with it."""
     async with _lock(session_id):
-        await asyncio.to_thread(files.remove_folder, files.folder(data_dir, session_id))
+        where = files.find_folder(data_dir, session_id)
+        if where is not None:
+            await asyncio.to_thread(files.remove_folder, where)

@@ -39,7 +39,7 @@ from .terminal_policy import (
     risky_git_config,
 )
 from .uploads import TERMINAL_PATH as UPLOADS_PATH
-from .uploads import folder as upload_folder
+from .uploads import find_folder as find_upload_folder
 
 logger = logging.getLogger(__name__)
 
@@ -347,11 +347,8 @@ def _uploads_mount(settings: Settings, workdir: str, session_id: str) -> dict[st
     confinement; docs/security.md, "Uploads"), else None."""
     if not session_id or workdir == UPLOADS_PATH or workdir.startswith(UPLOADS_PATH + "/"):
         return None
-    try:
-        where = upload_folder(settings.data_dir, session_id)
-    except ValueError:
-        return None
-    return {UPLOADS_PATH: str(where)} if where.is_dir() else None
+    where = find_upload_folder(settings.data_dir, session_id)
+    return {UPLOADS_PATH: str(where)} if where is not None else None
 
 
 async def _run_on_host(

@@ -29,7 +29,7 @@ from ..errors import UploadError
 
 logger = logging.getLogger(__name__)
 
-#: until accounts exist every upload belongs to this tenant
+#: the tenant of sessions that have none (made with auth off or before AUTH_MODE=keys)
 TENANT = "public"
 #: where a host terminal command sees the session's uploads (read-only)
 TERMINAL_PATH = "/uploads"
@@ -236,6 +236,16 @@ def discard(where: Path, name: str) -> None:
 def read_head(path: Path, limit: int) -> bytes:
     with path.open("rb") as handle:
         return handle.read(limit)
+
+
+def find_folder(data_dir: Path, session_id: str) -> Path | None:
+    """The session's folder whatever its tenant (session ids are unique across tenants), or None."""
+    if not _ID.match(session_id):
+        return None
+    for candidate in sorted((Path(data_dir) / "uploads").glob(f"*/{session_id}")):
+        if candidate.is_dir():
+            return candidate
+    return None
 
 
 def remove_folder(where: Path) -> None:

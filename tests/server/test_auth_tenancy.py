@@ -205,3 +205,60 @@ async def test_mcp_tools_on_another_tenants_session_answer_unknown(
     unknown = await mcp_client_call(server.http, "list_todos", {"session_id": "nosuchsession"}, headers=h(keys["g1"]))
     assert foreign.isError and unknown.isError
     assert foreign.content[0].text.replace(sid, "X") == unknown.content[0].text.replace("nosuchsession", "X")
+
+
+async def test_a_cookie_from_another_user_sees_only_its_own_user(make_settings: Callable[..., Settings]) -> None:
+    """Two signed-in users of one tenant: each cookie is its own user's; the other's session answers
+    like an unknown id (and a cookie whose signature was altered is refused outright)."""
+    running = await RunningServer(make_settings(AUTH_MODE="keys")).start()
+    try:
+        assert running.runtime is not None
+        accounts = running.runtime.sessions.services.accounts
+        for name in ("dee", "eve"):
+            await accounts.create_user(name, f"{name} long enough password", tenant="acme")
+        cookies = {}
+        async with httpx.AsyncClient() as http:
+            for name in ("dee", "eve"):
+                login = {"username": name, "password": f"{name} long enough password"}
+                signed = await http.post(f"{running.http}/v1/auth/login", json=login)
+                cookies[name] = signed.headers["set-cookie"].split(";", 1)[0]
+            made = await http.post(f"{running.http}/v1/sessions", json={}, headers={"Cookie": cookies["dee"]})
+            sid = made.json()["session_id"]
+            mine = await http.get(f"{running.http}/v1/sessions/{sid}", headers={"Cookie": cookies["dee"]})
+            theirs = await http.get(f"{running.http}/v1/sessions/{sid}", headers={"Cookie": cookies["eve"]})
+            assert mine.status_code == 200
+            assert theirs.status_code == 404 and theirs.json()["code"] == "unknown_session"
+            name, _, value = cookies["eve"].partition("=")
+            forged = f"{name}={value[:-4]}{'AAAA' if not value.endswith('AAAA') else 'BBBB'}"
+            refused = await http.get(f"{running.http}/v1/sessions", headers={"Cookie": forged})
+            assert refused.status_code == 401
+    finally:
+        await running.stop()
+
+
+async def test_uploads_live_in_the_tenants_folder(tenants: tuple[RunningServer, dict[str, str]]) -> None:
+    """An acme user's upload lands in DATA_DIR/uploads/acme/<session>/, its terminal reads it at
+    /uploads, another tenant cannot list it, and deleting the session removes the folder."""
+    server, keys = tenants
+    base = server.http
+    async with httpx.AsyncClient(timeout=10) as http:
+        sid = (await http.post(f"{base}/v1/sessions", json={}, headers=h(keys["a1"]))).json()["session_id"]
+        sent = await http.post(
+            f"{base}/v1/sessions/{sid}/files", files={"file": ("plan.txt", b"step one\n")}, headers=h(keys["a1"])
+        )
+        assert sent.status_code == 201, sent.text
+        folder = server.settings.data_dir / "uploads" / "acme" / sid
+        assert (folder / "plan.txt").read_bytes() == b"step one\n"
+        assert not (server.settings.data_dir / "uploads" / "public" / sid).exists()
+        assert (await http.get(f"{base}/v1/sessions/{sid}/files", headers=h(keys["g1"]))).status_code == 404
+        ran = await http.post(
+            f"{base}/v1/sessions/{sid}/messages", json={"content": "!cat /uploads/plan.txt"}, headers=h(keys["a1"])
+        )
+        assert ran.status_code == 202
+        async with http.stream("GET", f"{base}/v1/sessions/{sid}/events", headers=h(keys["a1"])) as events:
+            async for line in events.aiter_lines():
+                if line.startswith("data:") and '"type":"tool_result"' in line.replace(" ", ""):
+                    assert "step one" in line
+                    break
+        assert (await http.delete(f"{base}/v1/sessions/{sid}", headers=h(keys["a1"]))).status_code == 200
+        assert not folder.exists()
