@@ -45,6 +45,10 @@ def _open_event() -> asyncio.Event:
     return event
 
 
+#: how many deleted session ids a manager remembers (see SandboxManager._deleted)
+DELETED_KEPT = 100_000
+
+
 @dataclass
 class _Box:
     """Our record of one session's container."""
@@ -84,6 +88,9 @@ class SandboxManager:
         self._starting = 0  # containers being created right now (they count against the limit)
         self.refused_at_limit = 0
         self._locks: dict[str, asyncio.Lock] = {}
+        #: sessions deleted in this process (insertion-ordered, capped): never given a container again,
+        #: so an exec that races the delete cannot recreate one after it was removed
+        self._deleted: dict[str, None] = {}
         self._reaper: asyncio.Task[None] | None = None
 
     @property
@@ -266,9 +273,14 @@ class SandboxManager:
         await self._ensure(session_id)
         return await self.status(session_id)
 
-    async def remove(self, session_id: str) -> None:
-        """Remove the session's container (no-op when it has none)."""
+    async def remove(self, session_id: str, *, deleted: bool = False) -> None:
+        """Remove the session's container (no-op when it has none). ``deleted``: the session itself
+        is gone; a call still running for it fails instead of starting a new container."""
         async with self._lock(session_id):
+            if deleted:
+                self._deleted[session_id] = None
+                if len(self._deleted) > DELETED_KEPT:
+                    del self._deleted[next(iter(self._deleted))]
             box = self._boxes.pop(session_id, None)
             if box is None or not self._engine.available:
                 return
@@ -311,6 +323,8 @@ class SandboxManager:
         """The session's running container, created or restarted as needed."""
         client = await self._engine.require()
         async with self._lock(session_id):
+            if session_id in self._deleted:
+                raise SandboxUnavailableError("sandbox unavailable: the session was deleted")
             box = self._boxes.get(session_id)
             if box is not None and box.running:
                 return box

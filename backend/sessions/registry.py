@@ -172,7 +172,7 @@ class SessionRegistry:
             sandbox = self.services.sandbox
             if sandbox is not None:
                 try:
-                    await sandbox.remove(session_id)
+                    await sandbox.remove(session_id, deleted=True)
                 except Exception:
                     self.sandbox_removal_errors += 1
                     logger.exception(
