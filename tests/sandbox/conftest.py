@@ -5,17 +5,19 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 
 from backend.sandbox import SandboxManager, engine
 from backend.sandbox.config import LABEL_NAMESPACE, LABEL_SANDBOX
 from backend.settings import Settings
-from tests.conftest import require
+from tests.conftest import RunningServer, require
+from tests.support.client import UNIT
 
 #: Namespaces of test managers start with this, so a session-end sweep can find leftovers.
 TEST_NAMESPACE_PREFIX = "pytest-"
@@ -85,3 +87,14 @@ async def manager(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) 
         yield mgr
     finally:
         await mgr.close()
+
+
+@pytest.fixture
+async def http(docker_client: Any, make_settings: Callable[..., Settings]) -> AsyncIterator[httpx.AsyncClient]:
+    """A real server with the sandbox enabled, and an HTTP client of it."""
+    running = await RunningServer(make_settings(SANDBOX_ENABLED="1", **TEST_SANDBOX_ENV)).start()
+    try:
+        async with httpx.AsyncClient(base_url=running.http, timeout=8 * UNIT) as client:
+            yield client
+    finally:
+        await running.stop()

@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
 
 from backend.sandbox.config import LABEL_SESSION
-from backend.settings import Settings
-from tests.conftest import RunningServer
-from tests.support.client import UNIT
 
-from .conftest import TEST_SANDBOX_ENV, container_exists
+from .conftest import container_exists
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture
-async def http(docker_client: Any, make_settings: Callable[..., Settings]) -> AsyncIterator[httpx.AsyncClient]:
-    """A real server with the sandbox enabled, and an HTTP client of it."""
-    running = await RunningServer(make_settings(SANDBOX_ENABLED="1", **TEST_SANDBOX_ENV)).start()
-    try:
-        async with httpx.AsyncClient(base_url=running.http, timeout=8 * UNIT) as client:
-            yield client
-    finally:
-        await running.stop()
 
 
 async def new_session(http: httpx.AsyncClient) -> str:

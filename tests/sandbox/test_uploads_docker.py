@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from backend.settings import Settings
-from tests.conftest import RunningServer
-from tests.support.client import UNIT
-
-from .conftest import TEST_SANDBOX_ENV
-
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture
-async def http(docker_client: Any, make_settings: Callable[..., Settings]) -> AsyncIterator[httpx.AsyncClient]:
-    """A real server with the sandbox enabled, and an HTTP client of it."""
-    running = await RunningServer(make_settings(SANDBOX_ENABLED="1", **TEST_SANDBOX_ENV)).start()
-    try:
-        async with httpx.AsyncClient(base_url=running.http, timeout=8 * UNIT) as client:
-            yield client
-    finally:
-        await running.stop()
 
 
 async def run(http: httpx.AsyncClient, sid: str, command: str) -> dict[str, Any]:
