@@ -1,17 +1,10 @@
 // The per-turn trace drawer: a waterfall of the turn's spans (model calls, tools, folds, waits,
 // handoffs) with their times and tokens, read from GET /v1/sessions/{id}/traces?turn=<seq>.
 
+import { apiGet } from "./api.js";
 import { h } from "./dom.js";
 
 const TYPE_LABEL = { turn: "turn", model: "model", tool: "tool", context: "fold", wait: "wait", handoff: "handoff" };
-
-/** The API's URL for this page (same directory as the socket, the page's ?token= as a bearer). */
-function apiRequest(path, loc = window.location) {
-  const dir = loc.pathname.replace(/[^/]*$/, "");
-  const token = new URLSearchParams(loc.search).get("token");
-  const headers = token ? { Authorization: `Bearer ${token}` } : {};
-  return fetch(`${dir}${path}`, { headers, credentials: "same-origin" });
-}
 
 function spanMeta(span) {
   const a = span.attributes || {};
@@ -72,7 +65,7 @@ export async function openTrace(sessionId, turn) {
   document.body.append(drawer);
   close.focus();
   try {
-    const response = await apiRequest(`v1/sessions/${encodeURIComponent(sessionId)}/traces?turn=${turn}`);
+    const response = await apiGet(`v1/sessions/${encodeURIComponent(sessionId)}/traces?turn=${turn}`);
     const data = await response.json();
     if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
     body.replaceChildren(renderWaterfall(data.spans));

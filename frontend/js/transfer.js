@@ -3,42 +3,21 @@
 // "Import chat" button POSTs a chosen export file to /v1/sessions/import, which creates a NEW
 // session with the same history; the page then switches to it.
 
+import { apiBase, apiPost, pageToken } from "./api.js";
 import { byId } from "./dom.js";
-
-function apiBase(loc) {
-  return loc.pathname.replace(/[^/]*$/, ""); // the page's own directory (works behind a path prefix)
-}
-
-function token(loc) {
-  return new URLSearchParams(loc.search).get("token");
-}
 
 /** The export route of a session; a link cannot send headers, so a page token rides as ?token=. */
 export function exportUrl(sessionId, format, loc = window.location) {
   const query = new URLSearchParams({ format });
-  const key = token(loc);
+  const key = pageToken(loc);
   if (key) query.set("token", key);
   return `${apiBase(loc)}v1/sessions/${encodeURIComponent(sessionId)}/export?${query}`;
 }
 
 /** POST an export file's text as JSON; resolves to {ok, status, body} (body: the server's JSON). */
 export async function postImport(file, loc = window.location) {
-  const key = token(loc);
-  const headers = { "Content-Type": "application/json", ...(key ? { Authorization: `Bearer ${key}` } : {}) };
-  try {
-    const response = await fetch(`${apiBase(loc)}v1/sessions/import`, {
-      method: "POST", body: file, headers, credentials: "same-origin",
-    });
-    let body;
-    try {
-      body = await response.json();
-    } catch {
-      body = { error: `${response.status} ${response.statusText}` };
-    }
-    return { ok: response.ok, status: response.status, body };
-  } catch (error) {
-    return { ok: false, status: 0, body: { error: `the file could not be sent (${error.message || error})` } };
-  }
+  const headers = { "Content-Type": "application/json" };
+  return apiPost(`${apiBase(loc)}v1/sessions/import`, file, { headers, what: "the file", loc });
 }
 
 /** Point the Export menu at the session on screen; hidden while the chat has no session yet. */

@@ -2,12 +2,12 @@
 // /v1/sessions/{id}/files (multipart/form-data, field "file"). The page shows nothing by itself:
 // the server's `file` timeline event puts the file in the conversation (conversation.onFile).
 
+import { apiBase, apiPost } from "./api.js";
 import { byId } from "./dom.js";
 
 /** The files route of a session, under the page's own directory (works behind a path prefix). */
 export function filesUrl(sessionId, loc = window.location) {
-  const dir = loc.pathname.replace(/[^/]*$/, "");
-  return `${dir}v1/sessions/${encodeURIComponent(sessionId)}/files`;
+  return `${apiBase(loc)}v1/sessions/${encodeURIComponent(sessionId)}/files`;
 }
 
 /** "1.2 KiB": a file size for people. */
@@ -22,20 +22,7 @@ export function formatBytes(size) {
 export async function postFile(sessionId, file, loc = window.location) {
   const form = new FormData();
   form.append("file", file, file.name);
-  const token = new URLSearchParams(loc.search).get("token");
-  const headers = token ? { Authorization: `Bearer ${token}` } : {};
-  try {
-    const response = await fetch(filesUrl(sessionId, loc), { method: "POST", body: form, headers, credentials: "same-origin" });
-    let body;
-    try {
-      body = await response.json();
-    } catch {
-      body = { error: `${response.status} ${response.statusText}` };
-    }
-    return { ok: response.ok, status: response.status, body };
-  } catch (error) {
-    return { ok: false, status: 0, body: { error: `the upload could not be sent (${error.message || error})` } };
-  }
+  return apiPost(filesUrl(sessionId, loc), form, { what: "the upload", loc });
 }
 
 /** The line above the message box while files are being sent. */

@@ -1,15 +1,9 @@
 // The usage view: tokens, requests and cost per model and per UTC day, read from GET /v1/stats
 // (the server prices them with MODEL_PRICES; local models cost 0). Opened from the topbar.
 
+import { apiGet } from "./api.js";
 import { byId, h } from "./dom.js";
 
-/** The API's URL for this page (same directory as the page, the page's ?token= as a bearer). */
-function apiRequest(path, loc = window.location) {
-  const dir = loc.pathname.replace(/[^/]*$/, "");
-  const token = new URLSearchParams(loc.search).get("token");
-  const headers = token ? { Authorization: `Bearer ${token}` } : {};
-  return fetch(`${dir}${path}`, { headers, credentials: "same-origin" });
-}
 
 const NUMBER = new Intl.NumberFormat("en-US");
 
@@ -62,7 +56,7 @@ export async function openUsage() {
   document.body.append(view);
   close.focus();
   try {
-    const response = await apiRequest("v1/stats?sessions=0");
+    const response = await apiGet("v1/stats?sessions=0");
     const data = await response.json();
     if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
     body.replaceChildren(renderUsage(data));
