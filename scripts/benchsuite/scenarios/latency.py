@@ -10,7 +10,8 @@ from ..gateway import GatewayClient
 from ..runner import Ctx, across, latency_pair, stamp, stream_stats
 
 
-async def _gateway_turn(url: str, tokens: int, rate: float) -> Any:
+async def gateway_turn(url: str, tokens: int, rate: float) -> Any:
+    """One session over the WebSocket: a first turn builds the team, the second is measured."""
     client = await GatewayClient(url).connect()
     try:
         await client.turn(1, 0)  # builds the team: not part of the per-token path
@@ -19,7 +20,7 @@ async def _gateway_turn(url: str, tokens: int, rate: float) -> Any:
         await client.close()
 
 
-async def _direct(url: str, tokens: int, rate: float) -> Any:
+async def direct(url: str, tokens: int, rate: float) -> Any:
     async with make_client(4) as client:
         return await stream(client, url, tokens, rate)
 
@@ -30,9 +31,9 @@ def run(ctx: Ctx) -> dict[str, Any]:
     with ctx.gateway() as (gw, url, _):
         for _ in range(cfg.repeats):
             start = stamp()
-            d = stream_stats([asyncio.run(_direct(ctx.model_url, cfg.latency_tokens, cfg.latency_rate))])
+            d = stream_stats([asyncio.run(direct(ctx.model_url, cfg.latency_tokens, cfg.latency_rate))])
             cpu0 = gw.cpu()
-            g = stream_stats([asyncio.run(_gateway_turn(url, cfg.latency_tokens, cfg.latency_rate))])
+            g = stream_stats([asyncio.run(gateway_turn(url, cfg.latency_tokens, cfg.latency_rate))])
             cpu = gw.cpu() - cpu0
             repeats.append(
                 {

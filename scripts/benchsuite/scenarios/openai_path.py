@@ -14,19 +14,10 @@ from typing import Any
 import httpx
 
 from ..common import now_ns
-from ..direct import make_client, stream
-from ..gateway import GatewayClient
+from ..direct import make_client
 from ..runner import Ctx, across, latency_pair, stamp, stream_stats
 from ..streams import StreamResult, directive
-
-
-async def _websocket(url: str, tokens: int, rate: float) -> StreamResult:
-    client = await GatewayClient(url).connect()
-    try:
-        await client.turn(1, 0)  # builds the team: not part of the per-token path
-        return await client.turn(tokens, rate)
-    finally:
-        await client.close()
+from . import latency
 
 
 async def _openai_turn(http: httpx.AsyncClient, base: str, conversation: str, tokens: int, rate: float) -> StreamResult:
@@ -58,11 +49,6 @@ async def _openai(url: str, tokens: int, rate: float, conversation: str) -> Stre
         return await _openai_turn(http, base, conversation, tokens, rate)
 
 
-async def _direct(url: str, tokens: int, rate: float) -> StreamResult:
-    async with make_client(4) as client:
-        return await stream(client, url, tokens, rate)
-
-
 def run(ctx: Ctx) -> dict[str, Any]:
     cfg = ctx.cfg
     tokens, rate = cfg.latency_tokens, cfg.latency_rate
@@ -70,9 +56,9 @@ def run(ctx: Ctx) -> dict[str, Any]:
     with ctx.gateway() as (gw, url, _):
         for i in range(cfg.repeats):
             start = stamp()
-            d = stream_stats([asyncio.run(_direct(ctx.model_url, tokens, rate))])
+            d = stream_stats([asyncio.run(latency.direct(ctx.model_url, tokens, rate))])
             cpu0 = gw.cpu()
-            w = stream_stats([asyncio.run(_websocket(url, tokens, rate))])
+            w = stream_stats([asyncio.run(latency.gateway_turn(url, tokens, rate))])
             cpu1 = gw.cpu()
             o = stream_stats([asyncio.run(_openai(url, tokens, rate, f"bench-{i}"))])
             cpu2 = gw.cpu()
