@@ -113,8 +113,11 @@ class ReminderScheduler:
                 logger.exception("reminder scheduler pass failed; retrying in %.0fs", ERROR_BACKOFF)
                 delay = ERROR_BACKOFF
             if delay > 0:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+                # arrives as the wake event is set, and stop() then waits on this loop forever
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake_event.wait(), timeout=delay)
+                    async with asyncio.timeout(delay):
+                        await self._wake_event.wait()
             self.wakeups += 1
 
     async def _delay(self) -> float:
