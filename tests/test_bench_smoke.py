@@ -24,6 +24,7 @@ SCENARIO_KEYS = {
     "context": {"context_step", "loop_lag"},
     "cluster": {"per_token", "throughput", "takeover"},
     "openai": {"openai_added_p50_ms", "ws_added_p50_ms", "openai_cpu_us_per_token", "openai_lost"},
+    "tail": {"nagle_response_p50_ms", "nodelay_response_p50_ms", "nagle_gateway_p50_ms", "nodelay_direct_p50_ms"},
 }
 
 
@@ -55,3 +56,23 @@ def test_bench_script_writes_json_with_every_scenario(tmp_path: Path) -> None:
     assert [row["messages"] for row in scenarios["context"]["context_step"]] == [40, 160, 320, 640]
     assert all({"target", "value", "limit", "met"} <= t.keys() for t in data["targets"])
     assert list(out.glob("bench-*.json"))
+
+
+@pytest.mark.slow
+def test_ttft_profile_records_the_first_token_path_stage_by_stage(tmp_path: Path) -> None:
+    """--profile on ttft runs the stage profiler in the gateway: every stage from the frame to the delta."""
+    out = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench.py"), "--only", "ttft", "--profile", "--repeats", "1",
+         "--sessions", "2", "--tokens", "10", "--out", str(out), "--no-docs"],
+        cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    stages = json.loads((out / "latest.json").read_text())["scenarios"]["ttft"]["stages"]
+    for label in ("warm", "cold"):
+        names = [row["stage"] for row in stages[label]]
+        assert names[0] == "message frame received"
+        for stage in ("user_message stored and acknowledged", "SDK: request built", "response headers received",
+                      "first delta delivered to the connection", "tail: `done` delivered to the connection"):  # fmt: skip
+            assert stage in names, (label, stage, names)
+        assert names.index("SDK: request built") < names.index("first delta delivered to the connection")

@@ -36,17 +36,19 @@ class StateRepo:
         tx: Tx | None = None,
     ) -> None:
         """Atomically: save the team state, mark inbox items consumed, record the activity."""
+        # executemany, not execute: no result is needed, so the statements ride with the commit (one
+        # hop to SQLite's writer thread for the whole turn end, no PostgreSQL round trip of their own)
         async with self._db.transaction(tx) as t:
             if state is not None:
-                await t.execute(
+                await t.executemany(
                     "INSERT INTO team_state (session_id, state, seq, updated_at) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT(session_id) DO UPDATE SET state = excluded.state, seq = excluded.seq, "
                     "updated_at = excluded.updated_at",
-                    (session_id, state, seq, time.time()),
+                    [(session_id, state, seq, time.time())],
                 )
             if consumed:
                 await t.executemany("UPDATE inbox SET consumed = 1 WHERE id = ?", [(i,) for i in consumed])
-            await t.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (time.time(), session_id))
+            await t.executemany("UPDATE sessions SET updated_at = ? WHERE id = ?", [(time.time(), session_id)])
 
     # --- inbox ------------------------------------------------------------------------------------
     async def add_inbox(
@@ -61,12 +63,13 @@ class StateRepo:
     ) -> int:
         """Queue a message for the team (inside ``tx`` with the events that acknowledge it)."""
         async with self._db.transaction(tx) as t:
+            # deferred (executemany): it rides with the INSERT's own trip, not a trip of its own
+            await t.executemany("UPDATE sessions SET updated_at = ? WHERE id = ?", [(time.time(), session_id)])
             row = await t.fetchone(
                 "INSERT INTO inbox (session_id, kind, source, content, seq, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (session_id, kind, source, content, seq, time.time()),
             )
-            await t.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (time.time(), session_id))
         return int(row[0]) if row else 0
 
     async def pending(self, session_id: str) -> list[InboxItem]:

@@ -45,10 +45,10 @@ class UsageRepo:
         now = time.time() if at is None else at
         day = datetime.fromtimestamp(now, UTC).date().isoformat()
         async with self._db.transaction(tx) as t:
-            await t.execute(
+            await t.executemany(  # deferred: rides with the done's commit
                 "INSERT INTO usage_records (session_id, tenant, user_id, model, day, requests, prompt_tokens, "
                 "completion_tokens, reported, created_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
-                (session_id, tenant, user_id, model, day, prompt_tokens, completion_tokens, int(reported), now),
+                [(session_id, tenant, user_id, model, day, prompt_tokens, completion_tokens, int(reported), now)],
             )
 
     async def totals(

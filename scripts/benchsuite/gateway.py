@@ -83,6 +83,8 @@ class GatewayClient:
             assert isinstance(frame, str)
             if frame.startswith('{"type":"delta"'):
                 result.take(frame, received)
+            elif frame.startswith('{"type":"response"'):
+                result.extra["response_ns"] = received
             elif frame.startswith('{"type":"done"'):
                 data = json.loads(frame)
                 self.last_seq = int(data["seq"])

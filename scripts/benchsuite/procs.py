@@ -23,7 +23,8 @@ SECRET_VARS = ("OPENAI_API_KEY", "OPENAI_KEY", "OPENROUTER_API_KEY", "LLM_API_KE
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in SECRET_VARS}
-    extra_path = os.environ.get("BENCH_EXTRA_PYTHONPATH")  # experiments: a wrapper module outside the repo
+    # a wrapper module put first on the path: experiments, or the ttft stage profiler (benchsuite/stages)
+    extra_path = (extra or {}).get("BENCH_EXTRA_PYTHONPATH") or os.environ.get("BENCH_EXTRA_PYTHONPATH")
     env["PYTHONPATH"] = os.pathsep.join([*([extra_path] if extra_path else []), str(SCRIPTS), str(REPO)])
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     if extra:

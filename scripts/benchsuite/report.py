@@ -61,9 +61,10 @@ def targets(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
 
     add("added per-token latency p50", _med(s, "latency", "added_p50_ms"), 0.3, "ms")
     add("added per-token latency p99", _med(s, "latency", "added_p99_ms"), 1.5, "ms")
-    add("added TTFT p50 (cold: team restored)", _med(s, "ttft", "added_cold_p50_ms"), 1.5, "ms")
-    add("added TTFT p99 (cold: team restored)", _med(s, "ttft", "added_cold_p99_ms"), 5.0, "ms")
-    add("added TTFT p50 (warm team)", _med(s, "ttft", "added_warm_p50_ms"), 1.5, "ms")
+    # issue 19's targets (round 1 asked 1.5 / 5 / 1.5 ms)
+    add("added TTFT p50 (cold: team restored)", _med(s, "ttft", "added_cold_p50_ms"), 4.0, "ms")
+    add("added TTFT p99 (cold: team restored)", _med(s, "ttft", "added_cold_p99_ms"), 8.0, "ms")
+    add("added TTFT p50 (warm team)", _med(s, "ttft", "added_warm_p50_ms"), 3.0, "ms")
     add("gateway CPU per token at saturation", _med(s, "saturation", "gateway_cpu_us_per_token"), 100.0, "µs")
     add("tokens per gateway core-second", _med(s, "saturation", "tokens_per_core_s"), 10_000, "tok/s", higher=True)
     for key, run in (_get(s, "paced") or {}).items():
@@ -75,9 +76,10 @@ def targets(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
         # interval it is saturated, and "gateway minus direct" says nothing about the gateway.
         saturated = direct_p99 is not None and direct_p99 > DIRECT_SATURATED_MS
         note = f"not comparable: the direct baseline is saturated (its p99 {f(direct_p99)} ms)" if saturated else ""
-        add(f"paced {key}: added p99 latency", _med(run, "added_p99_ms"), 5.0, "ms", note=note)
-    add("[DONE] -> done p50, model server with Nagle on", _med(s, "tail", "nagle_gateway_p50_ms"), 2.0, "ms")
-    add("[DONE] -> done p50, model server with TCP_NODELAY", _med(s, "tail", "nodelay_gateway_p50_ms"), 2.0, "ms")
+        limit = 20.0 if key == "500x20" else 5.0  # issue 19: 500 x 20 tok/s within 20 ms p99
+        add(f"paced {key}: added p99 latency", _med(run, "added_p99_ms"), limit, "ms", note=note)
+    add("[DONE] -> response p50, model server with Nagle on", _med(s, "tail", "nagle_response_p50_ms"), 2.0, "ms")
+    add("[DONE] -> response p50, model server with TCP_NODELAY", _med(s, "tail", "nodelay_response_p50_ms"), 2.0, "ms")
     add("OpenAI face: added per-token latency p50", _med(s, "openai", "openai_added_p50_ms"), 0.3, "ms")
     add("OpenAI face: added per-token latency p99", _med(s, "openai", "openai_added_p99_ms"), 1.5, "ms")
     add("PostgreSQL vs SQLite: added per-token p99 (paced)", _med(s, "cluster", "per_token", "postgres_added_p99_ms"),
@@ -189,6 +191,28 @@ def markdown(data: dict[str, Any]) -> str:
         w(f"| resume -> `resumed` p50 | {mmm(r['resume_p50_ms'])} |")
         w(f"| message -> `user_message` ack p50 | {mmm(r['ack_p50_ms'])} |")
         w("")
+        stages = r.get("stages")
+        if stages and stages.get("warm"):
+            w("Where the time goes (`--profile`: one more pass with the stage profiler `benchsuite/stages` in "
+              "the gateway; median time since the message frame arrived, and the step from the row above; "
+              "the `tail:` rows follow the 5-token reply to its end):")  # fmt: skip
+            w("")
+            w("| stage | warm: at ms | step | cold: at ms | step |")
+            w("|---|---:|---:|---:|---:|")
+            cold = {row["stage"]: row["at_ms"] for row in stages.get("cold", [])}
+            order = [row["stage"] for row in stages["warm"]] + [
+                n for n in cold if n not in {row["stage"] for row in stages["warm"]}
+            ]
+            warm = {row["stage"]: row["at_ms"] for row in stages["warm"]}
+            prev_w = prev_c = 0.0
+            for name in order:
+                at_w, at_c = warm.get(name), cold.get(name)
+                step_w = f(at_w - prev_w) if at_w is not None else "-"
+                step_c = f(at_c - prev_c) if at_c is not None else "-"
+                w(f"| {name} | {f(at_w)} | {step_w} | {f(at_c)} | {step_c} |")
+                prev_w = at_w if at_w is not None else prev_w
+                prev_c = at_c if at_c is not None else prev_c
+            w("")
     if "saturation" in s:
         r = s["saturation"]
         st = r["settings"]
@@ -374,6 +398,17 @@ def markdown(data: dict[str, Any]) -> str:
           f"| {mmm(r['ws_cpu_us_per_token'], 0)} |")  # fmt: skip
         w(f"| OpenAI SSE | {mmm(r['openai_added_p50_ms'])} | {mmm(r['openai_added_p99_ms'])} "
           f"| {mmm(r['openai_cpu_us_per_token'], 0)} |")  # fmt: skip
+        w("")
+    if "tail" in s and "nagle_response_p50_ms" in s["tail"]:
+        r = s["tail"]
+        w(f"### 10. The tail: from the model's `[DONE]` to the client ({r['settings']['tokens']}-token replies, "
+          f"{r['settings']['turns']} turns per repeat, reused keep-alive connections)")  # fmt: skip
+        w("")
+        w("| model server | direct: `[DONE]` read p50 ms | gateway: `response` p50 ms | gateway: `done` p50 ms |")
+        w("|---|---|---|---|")
+        for key, label in (("nagle", "Nagle on (no `TCP_NODELAY`)"), ("nodelay", "`TCP_NODELAY`")):
+            w(f"| {label} | {mmm(r[f'{key}_direct_p50_ms'])} | {mmm(r[f'{key}_response_p50_ms'])} "
+              f"| {mmm(r[f'{key}_gateway_p50_ms'])} |")  # fmt: skip
         w("")
     if data.get("notes"):
         w("Notes from the run: " + "; ".join(data["notes"]))

@@ -2,8 +2,10 @@
 
 Against the fake model in its ``nagle=1`` mode (Nagle's algorithm on, every piece its own write, as
 HTTP stacks without ``TCP_NODELAY`` do) and in its normal mode, on reused keep-alive connections:
-the direct client times the ``data: [DONE]`` line, the gateway client its ``done`` frame, both
-against the fake model's own clock (``/bench/last-done``, CLOCK_MONOTONIC shared by the processes).
+the direct client times the ``data: [DONE]`` line, the gateway client its ``response`` frame (the
+answer is complete: issue 19's measure) and its ``done`` frame (the turn is stored: state, usage,
+trace), all against the fake model's own clock (``/bench/last-done``, CLOCK_MONOTONIC shared by the
+processes).
 """
 
 from __future__ import annotations
@@ -45,8 +47,10 @@ async def _direct(model_url: str, turns: int, nagle: bool) -> list[float]:
     return tails
 
 
-async def _gateway(url: str, model_url: str, turns: int, nagle: bool) -> list[float]:
-    tails = []
+async def _gateway(url: str, model_url: str, turns: int, nagle: bool) -> tuple[list[float], list[float]]:
+    """(``[DONE]`` -> ``response``, ``[DONE]`` -> ``done``) per turn."""
+    tails: list[float] = []
+    responses: list[float] = []
     client = await GatewayClient(url).connect()
     try:
         async with httpx.AsyncClient() as http:
@@ -55,10 +59,12 @@ async def _gateway(url: str, model_url: str, turns: int, nagle: bool) -> list[fl
                 result = await client.turn(TOKENS, 0, content=_directive(nagle))
                 if result.error:
                     raise RuntimeError(result.error)
-                tails.append((result.end_ns - await _last_done(http, model_url)) / 1e6)
+                done_ns = await _last_done(http, model_url)
+                tails.append((result.end_ns - done_ns) / 1e6)
+                responses.append((result.extra["response_ns"] - done_ns) / 1e6)
     finally:
         await client.close()
-    return tails
+    return responses, tails
 
 
 def run(ctx: Ctx) -> dict[str, Any]:
@@ -71,12 +77,15 @@ def run(ctx: Ctx) -> dict[str, Any]:
             for nagle in (True, False):
                 key = "nagle" if nagle else "nodelay"
                 d = summary(asyncio.run(_direct(ctx.model_url, turns, nagle)))
-                g = summary(asyncio.run(_gateway(url, ctx.model_url, turns, nagle)))
-                row[key] = {"direct_ms": d, "gateway_ms": g}
+                responses, dones = asyncio.run(_gateway(url, ctx.model_url, turns, nagle))
+                row[key] = {"direct_ms": d, "gateway_ms": summary(dones), "response_ms": summary(responses)}
             repeats.append(row)
     return {
         "settings": {"tokens": TOKENS, "turns": turns},
         "repeats": repeats,
+        "nagle_response_p50_ms": across(repeats, "nagle", "response_ms", "p50"),
+        "nodelay_response_p50_ms": across(repeats, "nodelay", "response_ms", "p50"),
+        "nagle_response_p99_ms": across(repeats, "nagle", "response_ms", "p99"),
         "nagle_gateway_p50_ms": across(repeats, "nagle", "gateway_ms", "p50"),
         "nagle_gateway_p99_ms": across(repeats, "nagle", "gateway_ms", "p99"),
         "nagle_direct_p50_ms": across(repeats, "nagle", "direct_ms", "p50"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..common import THINK_TIME_S, summary
+from ..common import SCRIPTS, THINK_TIME_S, summary
 from ..direct import make_client
 from ..gateway import GatewayClient
 from ..runner import Ctx, across, fetch_last_request, stamp
@@ -92,8 +92,10 @@ def run(ctx: Ctx) -> dict[str, Any]:
                     "loadavg": start["loadavg"],
                 }
             )
+    stages = _stages(ctx, data, ids[-cfg.ttft_samples :]) if ctx.profile else None
     return {
         "settings": {"samples_per_repeat": cfg.ttft_samples, "history": facts, "tokens": TTFT_TOKENS},
+        "stages": stages,
         "repeats": repeats,
         "added_cold_p50_ms": across(repeats, "added_cold_p50_ms"),
         "added_cold_p99_ms": across(repeats, "added_cold_p99_ms"),
@@ -105,3 +107,29 @@ def run(ctx: Ctx) -> dict[str, Any]:
         "resume_p50_ms": across(repeats, "resume_ms", "p50"),
         "ack_p50_ms": across(repeats, "ack_ms", "p50"),
     }
+
+
+def _stages(ctx: Ctx, data: Any, ids: list[str]) -> dict[str, Any]:
+    """One more pass with the stage profiler in the gateway (``benchsuite/stages``): where the
+    milliseconds between the message frame and the first delta go, cold (team restored) and warm.
+    The sessions are used a second time: their teams are restored from what the first pass saved."""
+    import json
+    import statistics
+
+    out_file = ctx.results_dir / "ttft-stages.json"
+    env = {"BENCH_EXTRA_PYTHONPATH": str(SCRIPTS / "benchsuite" / "stages"), "BENCH_STAGES_OUT": str(out_file)}
+    with ctx.gateway(data_dir=data, env=env) as (_, url, _):
+        asyncio.run(_gateway(url, ids))
+    timelines = json.loads(out_file.read_text(encoding="utf-8"))
+    result: dict[str, Any] = {"file": str(out_file)}
+    for label, group in (("cold", timelines[0::2]), ("warm", timelines[1::2])):
+        offsets: dict[str, list[float]] = {}
+        for timeline in group:
+            if not timeline:
+                continue
+            t0 = timeline[0][1]
+            for name, ns in timeline:
+                offsets.setdefault(name, []).append((ns - t0) / 1e6)
+        rows = sorted(((statistics.median(v), name, len(v)) for name, v in offsets.items()))
+        result[label] = [{"stage": name, "at_ms": at, "samples": n} for at, name, n in rows]
+    return result
