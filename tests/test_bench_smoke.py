@@ -72,7 +72,8 @@ def test_ttft_profile_records_the_first_token_path_stage_by_stage(tmp_path: Path
     for label in ("warm", "cold"):
         names = [row["stage"] for row in stages[label]]
         assert names[0] == "message frame received"
-        for stage in ("user_message stored and acknowledged", "SDK: request built", "response headers received",
-                      "first delta delivered to the connection", "tail: `done` delivered to the connection"):  # fmt: skip
+        expected = ("user_message stored and acknowledged", "SDK: request built", "response headers received",
+                    "first delta delivered to the connection", "tail: `done` delivered to the connection")  # fmt: skip
+        for stage in expected:
             assert stage in names, (label, stage, names)
         assert names.index("SDK: request built") < names.index("first delta delivered to the connection")
