@@ -6,7 +6,7 @@ the same streaming fake model (``benchsuite.fakemodel``) in the same run, over `
 (min / median / max), after a calibration step (a websockets echo round trip on loopback). The
 gateway is pinned to core 0, the fake model and the clients to core 1 (``taskset``) when possible.
 
-Scenarios: calibration, latency, ttft, saturation, paced, idle, restore, context, tail, cluster, openai (see
+Scenarios: calibration, latency, ttft, saturation, paced, idle, restore, context, tail, cluster, openai, burst (see
 docs/performance.md). Results: ``bench-results/bench-<time>.json`` (+ ``latest.json``), and the
 results section of docs/performance.md is regenerated (between its markers) unless ``--no-docs``.
 
@@ -37,7 +37,19 @@ from benchsuite import calibration, report
 from benchsuite.common import REPO, Config, detect_pinning, loadavg, machine, raise_fd_limit
 from benchsuite.procs import start_fake_model
 from benchsuite.runner import Ctx
-from benchsuite.scenarios import cluster, context, idle, latency, openai_path, paced, restore, saturation, tail, ttft
+from benchsuite.scenarios import (
+    burst,
+    cluster,
+    context,
+    idle,
+    latency,
+    openai_path,
+    paced,
+    restore,
+    saturation,
+    tail,
+    ttft,
+)
 
 SCENARIOS = {
     "latency": latency.run,
@@ -50,6 +62,7 @@ SCENARIOS = {
     "tail": tail.run,
     "cluster": cluster.run,
     "openai": openai_path.run,
+    "burst": burst.run,
 }
 
 

@@ -205,6 +205,13 @@ class Config:
     # 8. cluster: PostgreSQL vs SQLite, 1/2/3 processes, takeover
     cluster_sessions: int = 60
     cluster_tokens: int = 500
+    # burst: this many first turns released at once (half resume a stored session, so the team is
+    # restored, half start a new one, so it is built), while other sessions stream paced
+    burst_turns: int = 100
+    burst_background: int = 20
+    burst_background_rate: float = 10.0
+    burst_background_tokens: int = 80  # 8 s at 10 tok/s: the burst is released 2 s in (burst_lead_s)
+    burst_lead_s: float = 2.0
 
     @classmethod
     def full(cls) -> Config:
@@ -230,6 +237,9 @@ class Config:
             lag_tokens=40,
             cluster_sessions=30,
             cluster_tokens=200,
+            burst_turns=40,
+            burst_background=10,
+            burst_background_tokens=60,
         )
 
     def shrink(self, *, sessions: int | None, tokens: int | None, repeats: int | None) -> None:
@@ -249,6 +259,8 @@ class Config:
             self.ttft_samples = min(self.ttft_samples, sessions)
             self.lag_sessions = min(self.lag_sessions, sessions)
             self.cluster_sessions = min(self.cluster_sessions, max(sessions, 3))
+            self.burst_turns = min(self.burst_turns, max(sessions, 2))
+            self.burst_background = min(self.burst_background, sessions)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

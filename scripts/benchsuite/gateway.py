@@ -68,10 +68,14 @@ class GatewayClient:
             if isinstance(frame, str) and frame.startswith('{"type":"pong"'):
                 return now_ns() - sent
 
-    async def turn(self, tokens: int, rate: float, content: str | None = None) -> StreamResult:
-        """Send one message and read until its ``done``: every model token, by content."""
+    async def turn(
+        self, tokens: int, rate: float, content: str | None = None, *, result: StreamResult | None = None
+    ) -> StreamResult:
+        """Send one message and read until its ``done``: every model token, by content (into
+        ``result`` when given, e.g. one that keeps each token's send time)."""
         assert self.ws is not None
-        result = StreamResult(expected=tokens)
+        result = result if result is not None else StreamResult()
+        result.expected = tokens
         body: dict[str, Any] = {"type": "message", "content": content or directive(tokens, rate)}
         if self.session_id:
             body["session_id"] = self.session_id

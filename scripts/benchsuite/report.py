@@ -108,6 +108,10 @@ def targets(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
         add("worst event-loop stall while streaming (max ping RTT - idle p50)", worst - idle_p50, 5.0, "ms")
         whole = max(r["probe"]["rtt_ms"].get("max", 0.0) for r in lag["repeats"])
         add("worst ping delay over the whole run (team builds and summaries too)", whole - idle_p50, 5.0, "ms")
+    burst = _get(s, "burst")
+    if burst and burst.get("repeats"):
+        turns = _get(burst, "settings", "turns")
+        add(f"{turns} simultaneous first turns: worst ping delay over idle", _med(burst, "stall_max_ms"), 20.0, "ms")
     return out
 
 
@@ -410,10 +414,44 @@ def markdown(data: dict[str, Any]) -> str:
             w(f"| {label} | {mmm(r[f'{key}_direct_p50_ms'])} | {mmm(r[f'{key}_response_p50_ms'])} "
               f"| {mmm(r[f'{key}_gateway_p50_ms'])} |")  # fmt: skip
         w("")
+    if "burst" in s:
+        _burst_section(w, s["burst"])
     if data.get("notes"):
         w("Notes from the run: " + "; ".join(data["notes"]))
         w("")
     return "\n".join(lines)
+
+
+def _burst_section(w: Any, r: dict[str, Any]) -> None:
+    st = r["settings"]
+    idle = r["idle"]["rtt_ms"]
+    w(f"### 11. A burst of first turns ({st['turns']} at once: {st['restored']} restore a stored team, "
+      f"{st['built']} build a new one)")  # fmt: skip
+    w("")
+    w(f"While {st['background_sessions']} sessions stream at {st['background_rate']:g} tok/s, {st['turns']} clients "
+      f"send their first message at the same instant ({st['burst_tokens']}-token replies); a probe pings every "
+      f"5 ms (idle p50 {f(idle.get('p50'))} ms, max {f(idle.get('max'))} ms).")  # fmt: skip
+    w("")
+    w("| | ms |")
+    w("|---|---|")
+    w(f"| **worst ping delay during the burst, over idle** | {mmm(r['stall_max_ms'])} |")
+    w(f"| ping p99 during the burst, over idle | {mmm(r['stall_p99_ms'])} |")
+    w(f"| background streams: added p99 / max token latency (during vs before the burst) "
+      f"| {mmm(r['background_added_p99_ms'])} / {mmm(r['background_added_max_ms'])} |")  # fmt: skip
+    w(f"| background streams: lost tokens | {mmm(r['background_lost'], 0)} |")
+    w(f"| burst: time to first delta p50 / p99 / max | {mmm(r['burst_ttft_p50_ms'], 1)} / "
+      f"{mmm(r['burst_ttft_p99_ms'], 1)} / {mmm(r['burst_ttft_max_ms'], 1)} |")  # fmt: skip
+    w(f"| burst: release -> last `done` (s) | {mmm(r['burst_seconds'], 2)} |")
+    w(f"| burst: failed turns | {mmm(r['burst_errors'], 0)} |")
+    w("")
+    w("| repeat | phase | seconds | pings | ping p50 ms | p99 ms | max ms | pings > 20 ms |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|")
+    for i, rep in enumerate(r["repeats"], 1):
+        for name, ph in rep["phases"].items():
+            r_ = ph["rtt_ms"]
+            w(f"| {i} | {name.replace('_', ' ')} | {f(ph['seconds'], 2)} | {r_.get('n', 0)} | {f(r_.get('p50'))} "
+              f"| {f(r_.get('p99'))} | {f(r_.get('max'))} | {ph['over_20ms']} |")  # fmt: skip
+    w("")
 
 
 def write_json(data: dict[str, Any], out_dir: Path, name: str, *, latest: bool = True) -> Path:

@@ -23,6 +23,9 @@ class StreamResult:
     session_id: str | None = None
     last_seq: int = 0
     extra: dict[str, int] = field(default_factory=dict)
+    #: when set (an empty array), the model's send time of every token too, in order (the burst
+    #: scenario splits a background stream's latencies by when the tokens were sent)
+    sends_ns: array | None = None
 
     def take(self, text: str, received_ns: int) -> None:
         """Account the tokens carried by one frame received at ``received_ns``."""
@@ -33,8 +36,11 @@ class StreamResult:
             self.first_ns = received_ns
             self.first_send_ns = int(found[0][1])
         lat = self.latencies_ns
+        sends = self.sends_ns
         for _, sent in found:
             lat.append(received_ns - int(sent))
+            if sends is not None:
+                sends.append(int(sent))
         self.last_send_ns = int(found[-1][1])
         self.tokens += len(found)
         self.frames += 1
