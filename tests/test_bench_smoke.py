@@ -25,6 +25,18 @@ SCENARIO_KEYS = {
     "cluster": {"per_token", "throughput", "takeover"},
     "openai": {"openai_added_p50_ms", "ws_added_p50_ms", "openai_cpu_us_per_token", "openai_lost"},
     "tail": {"nagle_response_p50_ms", "nodelay_response_p50_ms", "nagle_gateway_p50_ms", "nodelay_direct_p50_ms"},
+    "burst": {
+        "stall_max_ms",
+        "stall_p99_ms",
+        "background_added_p99_ms",
+        "background_lost",
+        "burst_ttft_p50_ms",
+        "burst_ttft_p99_ms",
+        "burst_ttft_max_ms",
+        "burst_errors",
+        "idle",
+        "repeats",
+    },
 }
 
 
@@ -54,6 +66,11 @@ def test_bench_script_writes_json_with_every_scenario(tmp_path: Path) -> None:
     assert scenarios["saturation"]["lost"]["max"] == 0  # every token arrives, counted by content
     assert scenarios["openai"]["openai_lost"]["max"] == 0  # the OpenAI face delivers every token too
     assert [row["messages"] for row in scenarios["context"]["context_step"]] == [40, 160, 320, 640]
+    burst = scenarios["burst"]["repeats"][0]
+    assert {"background_only", "burst", "after_burst"} <= burst["phases"].keys()
+    assert burst["burst"]["turns"] == 2 and burst["burst"]["errors"] == 0  # 1 restored + 1 new session
+    assert burst["background"]["lost"] == 0 and burst["background"]["tokens"] > 0
+    assert any(t["target"].endswith("simultaneous first turns: worst ping delay over idle") for t in data["targets"])
     assert all({"target", "value", "limit", "met"} <= t.keys() for t in data["targets"])
     assert list(out.glob("bench-*.json"))
 

@@ -50,10 +50,12 @@ class StreamingTap(ChatCompletionClient):
         *,
         on_delta: DeltaSink | None = None,
         on_result: ResultSink | None = None,
+        on_request: Callable[[], None] | None = None,
     ) -> None:
         self._inner = inner
         self._on_delta = on_delta
         self._on_result = on_result
+        self._on_request = on_request
 
     async def create(
         self,
@@ -66,6 +68,8 @@ class StreamingTap(ChatCompletionClient):
         cancellation_token: CancellationToken | None = None,
     ) -> CreateResult:
         started = time.monotonic()
+        if self._on_request is not None:
+            self._on_request()  # the session's start-up work for this request is done (admission)
         result: CreateResult | None = None
         on_delta = self._on_delta
         stream = self._inner.create_stream(

@@ -253,6 +253,7 @@ class App:
                 "compaction_errors": self.sessions.services.counters.compaction_errors,
                 "upload_copy_errors": self.sessions.services.counters.upload_copy_errors,
                 "upload_removal_errors": self.sessions.services.counters.upload_removal_errors,
+                "turn_starts": self.sessions.services.turn_gate.snapshot(),
             },
             "connections": {
                 "websockets": self.counters.open_sockets,

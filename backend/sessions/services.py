@@ -11,6 +11,7 @@ from ..team.builder import TeamFactory
 from ..tools.mcp_config import McpServerSpec
 from ..tools.registry import ReminderWaker, ToolRegistry
 from .accounts import Accounts
+from .admission import TurnGate
 from .cluster import Coordinator
 from .hub import EventHub
 from .mcp_catalog import McpCatalog
@@ -49,6 +50,8 @@ class Services:
     otel: Any = None
     #: the MCP tool servers (team file, MCP_SERVERS, MCP_URL) and the tools they offer
     mcp: McpCatalog = field(init=False)
+    #: admission of turn starts, process-wide (TURN_START_CONCURRENCY)
+    turn_gate: TurnGate = field(init=False)
 
     def configure_mcp(self, servers: list[McpServerSpec]) -> None:
         self.mcp = McpCatalog(servers, self.settings)
@@ -57,3 +60,4 @@ class Services:
         self.stats = UsageStats(self.store, self.settings.model_prices, self.model_name)
         self.accounts = Accounts(self.store, self.settings)
         self.mcp = McpCatalog(list(self.factory.spec.mcp_servers), self.settings)
+        self.turn_gate = TurnGate(self.settings.turn_start_concurrency)

@@ -30,6 +30,7 @@ from ..tools.mcp_config import tool_name
 from ..tools.registry import ToolDeps
 from ..tools.terminal import execute_command, parse_explicit_command
 from ..workflows.commands import is_run_command
+from .admission import Ticket
 from .approvals import ApprovalBroker
 from .hub import Channel, LeaseLostError, frame_seq
 from .questions import QuestionBroker
@@ -87,6 +88,8 @@ class Session:
         self._compaction: asyncio.Task[None] | None = None
         #: this session's connections to the MCP servers (started lazily, closed with the session)
         self._mcp: dict[str, McpConnection] = {}
+        #: the running turn's admission (services.turn_gate) until its first model request goes out
+        self._admission: Ticket | None = None
 
     # --- EventSink ------------------------------------------------------------------------------------
     def emit(self, type_: str, **fields: Any) -> None:
@@ -334,7 +337,42 @@ class Session:
         await self._commit(turn, "ok", state=None, consumed=[turn.inbox_id], notes=[("terminal", note)])
 
     async def _run_model_turn(self, turn: Turn) -> None:
-        built = await self._ensure_team()
+        # MCP servers may take seconds to start: listed before admission, not while holding a slot.
+        mcp_tools = await self._mcp_tools() if self._team is None and self.services.mcp.servers else ()
+        ticket = await self._admit(turn)
+        if ticket is None:  # stopped while it waited for admission
+            await self._finish_failed(turn, "cancelled", None)
+            return
+        self._admission = ticket
+        try:
+            await self._model_turn(turn, mcp_tools)
+        finally:
+            self._admission = None
+            ticket.release()  # no-op once the first model request released it
+
+    async def _admit(self, turn: Turn) -> Ticket | None:
+        """A slot of the process's turn-start gate (FIFO); None when the turn is stopped while waiting."""
+        gate = self.services.turn_gate
+        ticket = gate.try_acquire()
+        if ticket is not None:
+            return ticket
+        waiter = asyncio.ensure_future(gate.acquire())
+        turn.token.link_future(waiter)  # stop (or close) cancels the wait
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.cancelled() and turn.token.is_cancelled():
+                return None
+            raise
+
+    def _on_model_request(self) -> None:
+        """The turn's first model request is being sent: its start-up work is done, let the next turn in."""
+        ticket, self._admission = self._admission, None
+        if ticket is not None:
+            ticket.release()
+
+    async def _model_turn(self, turn: Turn, mcp_tools: Sequence[tuple[McpConnection, ToolSchema]]) -> None:
+        built = await self._ensure_team(mcp_tools)
         pending = await self.services.store.state.pending(self.id)
         context = [item for item in pending if item.id < turn.inbox_id]
         task = built.task([(i.source, as_context(i)) for i in context], turn.content)
@@ -452,7 +490,11 @@ class Session:
         """True while the team (its agents and their state) is built in memory."""
         return self._team is not None
 
-    async def _ensure_team(self) -> BuiltTeam:
+    async def _ensure_team(self, mcp_tools: Sequence[tuple[McpConnection, ToolSchema]] = ()) -> BuiltTeam:
+        """The session's team, built (and restored from saved state) if it is not in memory.
+
+        Each CPU-heavy step ends with a yield to the loop, so one loop iteration runs at most one
+        step of each admitted turn (sessions/admission.py) and other sessions' work in between."""
         if self._team is not None:
             return self._team
         built = self.services.factory.build(
@@ -462,12 +504,17 @@ class Session:
                 on_result=self._on_result,
                 on_context=self._on_context,
                 on_tool_timing=self._tool_durations.__setitem__,
-                mcp_tools=await self._mcp_tools() if self.services.mcp.servers else (),
+                mcp_tools=mcp_tools,
+                on_request=self._on_model_request,
             )
         )
+        await asyncio.sleep(0)
         saved = await self.services.store.state.load(self.id)
         if saved is not None:
-            await built.team.load_state(json.loads(saved[0]))
+            state = json.loads(saved[0])
+            await asyncio.sleep(0)
+            await built.team.load_state(state)
+            await asyncio.sleep(0)
         self._team = built
         self._report_left_out(built)
         return built

@@ -63,6 +63,8 @@ class TeamHooks:
     on_tool_timing: Callable[[str, float], None]  # (call id, seconds)
     #: the session's MCP servers' tools: (connection, the server's own schema) pairs
     mcp_tools: Sequence[tuple[McpConnection, ToolSchema]] = ()
+    #: a model request (an agent's or its summarizer's) is about to be sent
+    on_request: Callable[[], None] | None = None
 
 
 @dataclass
@@ -251,7 +253,7 @@ class TeamFactory:
                 completion = self.counter.count_text(text)
             hooks.on_result(name, prompt, completion, seconds, reported)
 
-        tap = StreamingTap(self.model_client, on_delta=on_delta, on_result=on_result)
+        tap = StreamingTap(self.model_client, on_delta=on_delta, on_result=on_result, on_request=hooks.on_request)
         s = self.settings
         schemas: list[Any] = [t.schema for t in tools] + [h.handoff_tool.schema for h in handoffs]
         context = BudgetedChatCompletionContext(
@@ -262,7 +264,7 @@ class TeamFactory:
             system_messages=[SystemMessage(content=system_message)],
             tool_schemas=schemas,
             summarizer=ModelSummarizer.for_budget(
-                StreamingTap(self.model_client),  # summaries are not streamed to the user
+                StreamingTap(self.model_client, on_request=hooks.on_request),  # summaries are not streamed
                 self.counter,
                 budget=s.context_budget,
                 reserve=s.context_reserve,
