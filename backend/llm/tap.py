@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import openai
@@ -51,11 +51,13 @@ class StreamingTap(ChatCompletionClient):
         on_delta: DeltaSink | None = None,
         on_result: ResultSink | None = None,
         on_request: Callable[[], None] | None = None,
+        first_delta_out: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._inner = inner
         self._on_delta = on_delta
         self._on_result = on_result
         self._on_request = on_request
+        self._first_delta_out = first_delta_out
 
     async def create(
         self,
@@ -82,11 +84,18 @@ class StreamingTap(ChatCompletionClient):
             cancellation_token=cancellation_token,
         )
         handled = 0
+        first_out = self._first_delta_out
         try:
             async for chunk in stream:
                 if isinstance(chunk, str):
                     if on_delta is not None and chunk:
                         on_delta(chunk)
+                        if first_out is not None:
+                            # The first token out before the rest of a buffered reply is processed
+                            # (the loop would otherwise handle the whole burst, and AutoGen's end of
+                            # the call, before the first delta's store write comes back).
+                            await first_out()
+                            first_out = None
                 else:
                     result = chunk
                 handled += 1

@@ -506,6 +506,7 @@ class Session:
                 on_tool_timing=self._tool_durations.__setitem__,
                 mcp_tools=mcp_tools,
                 on_request=self._on_model_request,
+                first_delta_out=self.services.hub.flush,
             )
         )
         await asyncio.sleep(0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -61,6 +61,10 @@ class TeamHooks:
     on_result: Callable[[str, int, int, float, bool], None]
     on_context: Callable[[ContextReport], None]
     on_tool_timing: Callable[[str, float], None]  # (call id, seconds)
+    #: awaited once per model call right after its first text chunk was handed to ``on_delta``: until
+    #: that delta is stored and delivered (the token a person waits for goes out before the rest of
+    #: an already-buffered reply is processed)
+    first_delta_out: Callable[[], Awaitable[None]] | None = None
     #: the session's MCP servers' tools: (connection, the server's own schema) pairs
     mcp_tools: Sequence[tuple[McpConnection, ToolSchema]] = ()
     #: a model request (an agent's or its summarizer's) is about to be sent
@@ -253,7 +257,13 @@ class TeamFactory:
                 completion = self.counter.count_text(text)
             hooks.on_result(name, prompt, completion, seconds, reported)
 
-        tap = StreamingTap(self.model_client, on_delta=on_delta, on_result=on_result, on_request=hooks.on_request)
+        tap = StreamingTap(
+            self.model_client,
+            on_delta=on_delta,
+            on_result=on_result,
+            on_request=hooks.on_request,
+            first_delta_out=hooks.first_delta_out,
+        )
         s = self.settings
         schemas: list[Any] = [t.schema for t in tools] + [h.handoff_tool.schema for h in handoffs]
         context = BudgetedChatCompletionContext(

@@ -211,3 +211,14 @@ async def test_requests_carry_the_api_key(make_settings: Callable[..., Settings]
     finally:
         await ws.close()
         await running.stop()
+
+
+async def test_the_first_delta_of_a_reply_goes_out_on_its_own(
+    server: RunningServer, client: WsClient, fake_model: FakeModelServer
+) -> None:
+    """The first delta event holds exactly the reply's first chunk; the rest follows (nothing lost)."""
+    fake_model.enqueue(Reply.of_text("alpha beta gamma delta epsilon", chunk_chars=6))
+    events = await client.turn("go")
+    deltas = of_type(events, "delta")
+    assert deltas[0]["content"] == "alpha "
+    assert text_of(events) == "alpha beta gamma delta epsilon"
