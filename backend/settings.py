@@ -117,7 +117,7 @@ class Settings(BaseModel):
     max_queued_messages: int = Field(20, alias="MAX_QUEUED_MESSAGES", ge=1)
     #: turns of this process that may be starting at once (team build or restore, up to the first
     #: model request); the rest wait their turn in arrival order (sessions/admission.py; 0: no limit)
-    turn_start_concurrency: int = Field(4, alias="TURN_START_CONCURRENCY", ge=0, le=10_000)
+    turn_start_concurrency: int = Field(2, alias="TURN_START_CONCURRENCY", ge=0, le=10_000)
     session_idle_seconds: float = Field(600.0, alias="SESSION_IDLE_SECONDS", gt=0)
     stop_watchdog_seconds: float = Field(5.0, alias="STOP_WATCHDOG_SECONDS", gt=0)
     db_synchronous: Literal["OFF", "NORMAL", "FULL"] = Field("NORMAL", alias="DB_SYNCHRONOUS")

@@ -163,12 +163,17 @@ class Session:
         if client_id:
             fields["client_id"] = client_id
         seq = 0
+        # the first message names the session, in the same transaction (a burst of first messages
+        # would otherwise queue one more write transaction each ahead of every session's events)
+        title = " ".join(content.split())[:TITLE_CHARS] if self.title is None else None
 
         async def add_inbox(tx: Tx, body: dict[str, Any]) -> int:
             nonlocal seq
             seq = body["seq"]
             if command_id is not None:
                 await store.commands.take(command_id, tx=tx)
+            if title is not None:
+                await store.sessions.set_title_if_empty(self.id, title, tx=tx)
             return await store.state.add_inbox(self.id, "user", "user", content, seq=seq, tx=tx)
 
         inbox_id = await hub.commit(self.channel, "user_message", add_inbox, **fields)
@@ -181,10 +186,8 @@ class Session:
         self._ensure_worker()
         if waits:  # queued synchronously here: its seq comes before anything the turn emits
             await hub.emit_now(self.channel, "queued", message_id=message_id, position=position)
-        if self.title is None:
-            title = " ".join(content.split())[:TITLE_CHARS]
-            if await store.sessions.set_title_if_empty(self.id, title):
-                self.title = title
+        if title is not None and self.title is None:
+            self.title = title  # (a title set meanwhile elsewhere stays in the store: the update is guarded)
         return {"message_id": message_id, "seq": seq}
 
     async def stop(self) -> bool:

@@ -66,10 +66,11 @@ class SessionRepo:
     ) -> SessionRow:
         now = time.time()
         async with self._db.transaction(tx) as t:
-            await t.execute(
+            # deferred (executemany): the INSERT rides with the COMMIT, one trip to the writer in all
+            await t.executemany(
                 "INSERT INTO sessions (id, title, created_at, updated_at, timezone, tenant, owner) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (session_id, title, now, now, timezone, tenant, owner),
+                [(session_id, title, now, now, timezone, tenant, owner)],
             )
         return SessionRow(session_id, title, now, now, 0, timezone, tenant, owner)
 
@@ -110,12 +111,11 @@ class SessionRepo:
         async with self._db.transaction() as tx:
             await tx.execute("UPDATE sessions SET title = ? WHERE id = ?", (title, session_id))
 
-    async def set_title_if_empty(self, session_id: str, title: str) -> bool:
-        async with self._db.transaction() as tx:
-            changed = await tx.execute(
-                "UPDATE sessions SET title = ? WHERE id = ? AND title IS NULL", (title, session_id)
-            )
-        return changed > 0
+    async def set_title_if_empty(self, session_id: str, title: str, *, tx: Tx | None = None) -> None:
+        """Name an untitled session. Deferred (executemany): inside ``tx`` it rides with the next
+        statement's trip, not a trip (or a transaction) of its own."""
+        async with self._db.transaction(tx) as t:
+            await t.executemany("UPDATE sessions SET title = ? WHERE id = ? AND title IS NULL", [(title, session_id)])
 
     async def set_timezone(self, session_id: str, timezone: str) -> None:
         async with self._db.transaction() as tx:

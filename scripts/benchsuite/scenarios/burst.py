@@ -33,9 +33,12 @@ PROBE_START_S = 1.0  # the probe process starts (and connects) before the backgr
 def _pings(samples: list[list[float]], lo: int, hi: int) -> dict[str, Any]:
     """Ping round trips in flight at some time between ``lo`` and ``hi`` (ns; a ping sent just before
     a stall shows it): a summary and how many were slow."""
-    rtts = [rtt for sent, rtt in samples if sent < hi and sent + rtt * 1e6 > lo]
+    inside = [(sent, rtt) for sent, rtt in samples if sent < hi and sent + rtt * 1e6 > lo]
+    rtts = [rtt for _, rtt in inside]
+    worst = max(inside, key=lambda s: s[1], default=None)
     return {
         "rtt_ms": summary(rtts),
+        "worst_sent_after_start_ms": (worst[0] - lo) / 1e6 if worst else None,
         "over_5ms": sum(1 for r in rtts if r > 5),
         "over_20ms": sum(1 for r in rtts if r > 20),
         "seconds": max(0, hi - lo) / 1e9,
