@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import array
 import asyncio
+import json
+from pathlib import Path
 from typing import Any
 
+from ..common import SCRIPTS
 from ..runner import Ctx, across, direct_many, gateway_many, latency_pair, stamp, stream_stats
 
 
@@ -13,7 +17,12 @@ def _one(ctx: Ctx, n: int, rate: float) -> dict[str, Any]:
     tokens = cfg.paced_tokens
     stagger = 1.0
     repeats = []
-    with ctx.gateway() as (gw, url, _):
+    windows: list[tuple[int, int]] = []
+    frames = ctx.results_dir / f"paced-{n}x{rate:g}-frames.json"
+    frames.unlink(missing_ok=True)
+    frames.with_name(frames.name + ".bin").unlink(missing_ok=True)
+    env = {"BENCH_EXTRA_PYTHONPATH": str(SCRIPTS / "benchsuite" / "stages"), "BENCH_FRAMES_OUT": str(frames)}
+    with ctx.gateway(env=env) as (gw, url, _):
         for _ in range(cfg.repeats):
             start = stamp()
             d = stream_stats(asyncio.run(direct_many(ctx.model_url, n, tokens, rate, stagger=stagger)))
@@ -33,8 +42,12 @@ def _one(ctx: Ctx, n: int, rate: float) -> dict[str, Any]:
                 else float("nan")
             )
             repeats.append({"direct": d, "gateway": g, **latency_pair(d, g), "loadavg": start["loadavg"]})
+            windows.append((info["start_ns"], info["end_ns"]))
+    # written when the gateway exits: model write -> frame write per token, pooled over the repeats
+    inside = _gateway_side(frames, windows)
     return {
         "settings": {"sessions": n, "rate": rate, "tokens_per_session": tokens, "offered_tokens_per_s": n * rate},
+        "gateway_side": inside,
         "repeats": repeats,
         "delivered_over_offered": across(repeats, "gateway", "delivered_over_offered"),
         "direct_delivered_over_offered": across(repeats, "direct", "delivered_over_offered"),
@@ -51,3 +64,36 @@ def _one(ctx: Ctx, n: int, rate: float) -> dict[str, Any]:
 
 def run(ctx: Ctx) -> dict[str, Any]:
     return {f"{n}x{rate:g}": _one(ctx, n, rate) for n, rate in ctx.cfg.paced}
+
+
+def _gateway_side(frames: Path, windows: list[tuple[int, int]]) -> dict[str, Any]:
+    """Model write -> frame write for the measured streams' tokens (not the warm-up turns'), pooled
+    over the repeats; the p99 per second since each repeat's start; the gateway's collections."""
+    raw = frames.with_name(frames.name + ".bin")
+    if not frames.exists() or not raw.exists():
+        return {}
+    pairs = array.array("q")
+    with raw.open("rb") as source:
+        pairs.frombytes(source.read())
+    delays: list[int] = []
+    by_second: dict[int, list[int]] = {}
+    for i in range(0, len(pairs), 2):
+        sent, delay = pairs[i], pairs[i + 1]
+        for start, end in windows:
+            if start <= sent <= end:
+                delays.append(delay)
+                by_second.setdefault((sent - start) // 1_000_000_000, []).append(delay)
+                break
+    delays.sort()
+
+    def p(values: list[int], q: float) -> float | None:
+        return values[min(len(values) - 1, int(q * len(values)))] / 1e6 if values else None
+
+    return {
+        "tokens": len(delays),
+        "p50_ms": p(delays, 0.5),
+        "p99_ms": p(delays, 0.99),
+        "max_ms": p(delays, 1.0),
+        "p99_ms_by_second": {str(sec): p(sorted(v), 0.99) for sec, v in sorted(by_second.items())},
+        **json.loads(frames.read_text(encoding="utf-8")),
+    }

@@ -1,4 +1,6 @@
-"""The first-token path, stage by stage: timestamps inside the gateway (bench only, ``--profile``).
+"""Measurements inside the gateway (bench only): the first-token path stage by stage (``--profile``
+on ``ttft``, ``BENCH_STAGES_OUT``), and each token's model write -> frame write (``paced``,
+``BENCH_FRAMES_OUT``).
 
 This directory is put first on the gateway's ``PYTHONPATH`` (so Python imports this file at start-up)
 with ``BENCH_STAGES_OUT`` set. It wraps the functions a message passes through on its way to the
@@ -164,6 +166,68 @@ def dump() -> None:
         json.dump(timelines, out)
 
 
+FRAMES_OUT = os.environ.get("BENCH_FRAMES_OUT")
+
+
+def install_frames() -> None:
+    """Per token: the fake model's write time (in its text, ``t<i>@<ns>``) to the moment the gateway
+    handed the delta frame carrying it to the socket. Measured on the gateway's side, so it holds when
+    the clients' core is saturated and a client-side measure says more about the clients."""
+    import array
+    import re
+
+    from uvicorn.protocols.websockets import websockets_sansio_impl as ws
+
+    tokens = re.compile(r"t\d+@(\d+)")
+    delays = array.array("q")
+    sent_at = array.array("q")
+    send = ws.WebSocketsSansIOProtocol.send
+
+    async def timed(self: Any, message: Any) -> None:
+        await send(self, message)
+        text = message.get("text") if message.get("type") == "websocket.send" else None
+        if text is not None and text.startswith('{"type":"delta"'):
+            now = time.perf_counter_ns()
+            for sent in tokens.findall(text):
+                delays.append(now - int(sent))
+                sent_at.append(int(sent))
+
+    ws.WebSocketsSansIOProtocol.send = timed  # type: ignore[method-assign]
+
+    # garbage collections meanwhile: each one stops the loop for its whole duration
+    import gc
+
+    pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    started = [0]
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter_ns()
+        else:
+            pauses[info["generation"]].append((time.perf_counter_ns() - started[0]) / 1e6)
+
+    gc.callbacks.append(on_gc)
+
+    def dump_frames() -> None:
+        """``<out>.bin``: (model write ns, delay ns) pairs for the scenario to cut into its measured
+        windows; ``<out>``: the garbage collections."""
+        assert FRAMES_OUT is not None
+        pairs = array.array("q")
+        for sent, delay in zip(sent_at, delays, strict=True):
+            pairs.extend((sent, delay))
+        with open(FRAMES_OUT + ".bin", "wb") as raw:
+            pairs.tofile(raw)
+        result = {
+            f"gen{g}": {"count": len(v), "total_ms": sum(v), "max_ms": max(v, default=0.0)} for g, v in pauses.items()
+        }
+        with open(FRAMES_OUT, "w", encoding="utf-8") as out:
+            json.dump({"gc": result}, out)
+
+    atexit.register(dump_frames)
+
+
 if OUT:
     install()
     atexit.register(dump)
+if FRAMES_OUT:
+    install_frames()
