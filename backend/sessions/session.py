@@ -384,6 +384,7 @@ class Session:
         outcome = await runner.run(task, turn.token)
         if outcome.status == "ok":
             self.emit("response", content=outcome.response or "", agent=outcome.agent)
+            await self.services.hub.flush()  # the answer out before the turn end is saved
             state = await self._save_state(built)
             await self._commit(turn, "ok", state=state, consumed=consumed)
             self._compact_later(built, turn)
