@@ -25,7 +25,7 @@ from . import __version__
 from .context.tokens import ServerTokenizer, TokenCounter, calibrate_margin, seed_tiktoken_cache
 from .errors import AgentChatError, SettingsError
 from .identity.principal import AuthMode, is_loopback_host, startup_problem
-from .llm.client import build_model_client
+from .llm.client import build_model_client, warm_up_parsers
 from .llm.oneshot import OneShotModel
 from .logs import configure_logging, install_filters
 from .loopmon import LoopLagMonitor
@@ -291,6 +291,8 @@ async def start_app(settings: Settings) -> Runtime:
             metrics=metrics,
         )
         await asyncio.to_thread(warm_up)  # dateparser's first call costs ~0.35 s: pay it now
+        warm_up_parsers()  # and the first turn's first-time costs (validators built lazily, caches)
+        await factory.warm_up()
         await scheduler.start()
         sessions.start()
         await workflows.start()

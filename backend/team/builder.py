@@ -183,6 +183,25 @@ class TeamFactory:
                 holders.setdefault(spec.name, []).append(agent)
         return holders
 
+    async def warm_up(self) -> None:
+        """Build one throwaway team and round-trip its state, once at start-up: the first user's
+        first turn then does not pay the process's first-time costs (AutoGen's and pydantic's lazily
+        built validators, schema caches, lazy imports: ~10 ms of a cold first turn, bench ``ttft``)."""
+
+        class _Discard:
+            def emit(self, type_: str, **fields: Any) -> None:
+                pass
+
+        hooks = TeamHooks(
+            deps=ToolDeps(session_id="warm-up", settings=self.settings, store=None, events=_Discard()),
+            on_delta=lambda agent, text: None,
+            on_result=lambda agent, prompt, completion, seconds, reported: None,
+            on_context=lambda report: None,
+            on_tool_timing=lambda call, seconds: None,
+        )
+        built = self.build(hooks)
+        await built.team.load_state(await built.team.save_state())
+
     def build(self, hooks: TeamHooks) -> BuiltTeam:
         built_contexts: dict[str, BudgetedChatCompletionContext] = {}
         participants: list[AssistantAgent] = []

@@ -222,6 +222,17 @@ def markdown(data: dict[str, Any]) -> str:
                 prev_w = at_w if at_w is not None else prev_w
                 prev_c = at_c if at_c is not None else prev_c
             w("")
+            for label in ("cold", "warm"):
+                slow = stages.get(f"{label}_slowest") or []
+                if slow:
+                    parts = []
+                    for item in slow:
+                        big = (
+                            ", ".join(f"{x['stage']} +{f(x['ms'], 1)}" for x in item["big_steps"]) or "none over 0.5 ms"
+                        )
+                        parts.append(f"{f(item['total_ms'], 1)} ms (GC {f(item['gc_ms'], 1)} ms; {big})")
+                    w(f"Slowest {label} messages of that pass: " + "; ".join(parts) + ".")
+                    w("")
     if "saturation" in s:
         r = s["saturation"]
         st = r["settings"]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 from ..common import SCRIPTS, THINK_TIME_S, summary
@@ -120,9 +121,14 @@ def _stages(ctx: Ctx, data: Any, ids: list[str]) -> dict[str, Any]:
     env = {"BENCH_EXTRA_PYTHONPATH": str(SCRIPTS / "benchsuite" / "stages"), "BENCH_STAGES_OUT": str(out_file)}
     with ctx.gateway(data_dir=data, env=env) as (_, url, _):
         asyncio.run(_gateway(url, ids))
-    timelines = json.loads(out_file.read_text(encoding="utf-8"))
+    recorded = json.loads(out_file.read_text(encoding="utf-8"))
+    timelines, gc_ms = recorded["timelines"], recorded["gc_ms"]
     result: dict[str, Any] = {"file": str(out_file)}
-    for label, group in (("cold", timelines[0::2]), ("warm", timelines[1::2])):
+    for label, group, collected in (
+        ("cold", timelines[0::2], gc_ms[0::2]),
+        ("warm", timelines[1::2], gc_ms[1::2]),
+    ):
+        result[f"{label}_slowest"] = _slowest(group, collected)
         offsets: dict[str, list[float]] = {}
         for timeline in group:
             if not timeline:
@@ -133,3 +139,23 @@ def _stages(ctx: Ctx, data: Any, ids: list[str]) -> dict[str, Any]:
         rows = sorted(((statistics.median(v), name, len(v)) for name, v in offsets.items()))
         result[label] = [{"stage": name, "at_ms": at, "samples": n} for at, name, n in rows]
     return result
+
+
+def _slowest(group: list[list[Any]], collected: list[float], count: int = 3) -> list[dict[str, Any]]:
+    """The slowest messages (frame -> first delta delivered): the steps over 0.5 ms and the GC time."""
+    end = "first delta delivered to the connection"
+    timed = []
+    for timeline, gc_ms in zip(group, collected, strict=True):
+        at = dict(timeline)
+        if timeline and end in at:
+            timed.append(((at[end] - timeline[0][1]) / 1e6, timeline, gc_ms))
+    out = []
+    for total, timeline, gc_ms in sorted(timed, key=lambda item: item[0])[-count:]:
+        steps = []
+        for (_, before), (name, ns) in itertools.pairwise(timeline):
+            if (ns - before) / 1e6 > 0.5:
+                steps.append({"stage": name, "ms": (ns - before) / 1e6})
+            if name == end:
+                break
+        out.append({"total_ms": total, "gc_ms": gc_ms, "big_steps": steps})
+    return out

@@ -21,6 +21,8 @@ from typing import Any
 
 OUT = os.environ.get("BENCH_STAGES_OUT")
 timelines: list[list[tuple[str, int]]] = []
+#: per timeline: milliseconds the garbage collector stopped the loop while that message was handled
+collected: list[float] = []
 
 
 def mark(name: str) -> None:
@@ -75,10 +77,22 @@ def install() -> None:
     async def on_frame(self: Any, frame: Any) -> Any:
         if isinstance(frame, str) and '"message"' in frame[:40]:
             timelines.append([])
+            collected.append(0.0)
             mark("message frame received")
         return await handle(self, frame)
 
     connection.Connection.handle = on_frame  # type: ignore[method-assign]
+    import gc
+
+    gc_started = [0]
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter_ns()
+        elif collected:
+            collected[-1] += (time.perf_counter_ns() - gc_started[0]) / 1e6
+
+    gc.callbacks.append(on_gc)
     _wrap_async(session.Session, "submit", "submit", "user_message stored and acknowledged")
     _wrap_async(session.Session, "_ensure_team", "turn task started", "team ready (built/restored or live)")
     _wrap_async(runner.TurnRunner, "run", "pending inbox read, run_stream called")
@@ -163,7 +177,7 @@ def install() -> None:
 def dump() -> None:
     assert OUT is not None
     with open(OUT, "w", encoding="utf-8") as out:
-        json.dump(timelines, out)
+        json.dump({"timelines": timelines, "gc_ms": collected}, out)
 
 
 FRAMES_OUT = os.environ.get("BENCH_FRAMES_OUT")
