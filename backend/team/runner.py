@@ -64,8 +64,21 @@ class TurnRunner:
         self._durations = tool_durations
         self._agents = frozenset(a.name for a in built.spec.agents)
         self._tool_names: dict[str, str] = {}
+        self._held: tuple[str, str] | None = None  # (agent, content) of an agent message not yet emitted
 
     async def run(self, task: Sequence[BaseChatMessage], token: CancellationToken) -> TurnOutcome:
+        try:
+            return await self._run(task, token)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        """Emit the agent message held back (see ``_on_message``)."""
+        held, self._held = self._held, None
+        if held is not None:
+            self._emit("agent_message", agent=held[0], content=held[1])
+
+    async def _run(self, task: Sequence[BaseChatMessage], token: CancellationToken) -> TurnOutcome:
         last_answer: tuple[str, str] | None = None
         stream = self._built.team.run_stream(task=list(task), cancellation_token=token)
         try:
@@ -93,6 +106,10 @@ class TurnRunner:
         return TurnOutcome("ok", response=last_answer[1], agent=last_answer[0])
 
     def _on_message(self, item: BaseAgentEvent | BaseChatMessage) -> tuple[str, str] | None:
+        """Events for one item of the team's stream. An agent's message is held back until the next
+        item (or the end of the run): the last one then goes out with the turn's ``response`` in one
+        store batch instead of a batch (a trip to the store) of its own; order is unchanged."""
+        self._release()
         emit = self._emit
         if isinstance(item, ToolCallRequestEvent):
             for call in item.content:
@@ -114,6 +131,6 @@ class TurnRunner:
             if item.source in self._agents:
                 emit("handoff", agent=item.source, target=item.target, content=item.content)
         elif isinstance(item, (TextMessage, ToolCallSummaryMessage)) and item.source in self._agents:
-            emit("agent_message", agent=item.source, content=item.content)
+            self._held = (item.source, item.content)
             return item.source, item.content
         return None

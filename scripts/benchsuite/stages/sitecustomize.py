@@ -103,6 +103,12 @@ def install() -> None:
     _wrap_sync(sdk.BaseClient, "_build_request", "SDK: building the HTTP request", "SDK: request built")
     _wrap_async(aiohttp_client.ClientSession, "_request", "aiohttp: request started")
     _wrap_async(client.ClosingOpenAIChatCompletionClient, "_post_stream", "SDK: post", "response headers received")
+    import openai
+    from autogen_agentchat import base as agentchat_base
+
+    _wrap_async(openai.AsyncStream, "close", "tail: closing the model's response")
+    _wrap_async(manager.BaseGroupChatManager, "handle_agent_response", "tail: AutoGen: manager got the agent's reply")
+    _wrap_sync(agentchat_base.TaskResult, "__init__", "tail: AutoGen: TaskResult")
 
     create = tap.StreamingTap.create
 
