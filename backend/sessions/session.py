@@ -167,16 +167,18 @@ class Session:
         # would otherwise queue one more write transaction each ahead of every session's events)
         title = " ".join(content.split())[:TITLE_CHARS] if self.title is None else None
 
-        async def add_inbox(tx: Tx, body: dict[str, Any]) -> int:
+        async def add_inbox(tx: Tx, body: dict[str, Any]) -> asyncio.Future[int]:
             nonlocal seq
             seq = body["seq"]
             if command_id is not None:
                 await store.commands.take(command_id, tx=tx)
             if title is not None:
                 await store.sessions.set_title_if_empty(self.id, title, tx=tx)
-            return await store.state.add_inbox(self.id, "user", "user", content, seq=seq, tx=tx)
+            # the row's id is needed only after the commit: no trip to the store of its own
+            return await store.state.add_inbox_at_commit(self.id, "user", "user", content, seq=seq, tx=tx)
 
-        inbox_id = await hub.commit(self.channel, "user_message", add_inbox, **fields)
+        committed: asyncio.Future[int] = await hub.commit(self.channel, "user_message", add_inbox, **fields)
+        inbox_id = await committed
         turn = Turn(
             inbox_id=inbox_id, content=content, command=command, client_id=client_id, workflow=workflow, seq=seq
         )

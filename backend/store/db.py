@@ -11,6 +11,7 @@ exception.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -50,6 +51,12 @@ class Tx(Protocol):
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    async def fetchone_at_commit(self, sql: str, params: Params = ()) -> asyncio.Future[Row | None]:
+        """Queue a statement whose one row the caller needs only after the commit (an ``INSERT ...
+        RETURNING id``): an engine may run it with the commit instead of a trip of its own. The
+        future is resolved by the time the transaction has committed (cancelled if it did not)."""
+        ...
 
     def after_commit(self, callback: Any) -> None:
         """Run ``callback()`` once the transaction has committed (never on rollback)."""

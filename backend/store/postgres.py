@@ -7,6 +7,7 @@ apply each version exactly once.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -56,6 +57,7 @@ class _PgTx:
         self.conn = conn
         self.pipeline = pipeline
         self.callbacks: list[Callable[[], Any]] = []
+        self.fetched: list[tuple[asyncio.Future[Row | None], Row | None]] = []
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         cur = await self.conn.execute(_sql(sql), params)
@@ -73,6 +75,20 @@ class _PgTx:
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         cur = await self.conn.execute(_sql(sql), params)
         return await cur.fetchall()
+
+    async def fetchone_at_commit(self, sql: str, params: Params = ()) -> asyncio.Future[Row | None]:
+        """Run now (in the pipeline, as ``fetchone``); the row is handed over once the COMMIT is done."""
+        future: asyncio.Future[Row | None] = asyncio.get_running_loop().create_future()
+        self.fetched.append((future, await self.fetchone(sql, params)))
+        return future
+
+    def settle(self, committed: bool) -> None:
+        for future, row in self.fetched:
+            if not future.done():
+                if committed:
+                    future.set_result(row)
+                else:
+                    future.cancel()
 
     def after_commit(self, callback: Any) -> None:
         self.callbacks.append(callback)
@@ -109,8 +125,13 @@ class PostgresDatabase:
             tx = _PgTx(conn, pipeline)
             # Pipeline mode: statements whose results nobody reads (the event INSERT, pg_notify,
             # COMMIT) go out together; an event batch is two round trips, not five.
-            async with conn.transaction():
-                yield tx
+            try:
+                async with conn.transaction():
+                    yield tx
+            except BaseException:
+                tx.settle(False)
+                raise
+            tx.settle(True)
         for callback in tx.callbacks:
             callback()
 

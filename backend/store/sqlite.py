@@ -100,7 +100,10 @@ class _SqliteTx:
     def __init__(self, thread: _Thread) -> None:
         self._thread = thread
         self.begun = False
-        self.deferred: list[tuple[str, list[Params]]] = []
+        #: (sql, rows, future): executemany when future is None, else one fetchone for the future
+        self.deferred: list[tuple[str, list[Params], asyncio.Future[Row | None] | None]] = []
+        self.fetched: list[tuple[asyncio.Future[Row | None], Row | None]] = []  # filled in the writer thread
+        self.futures: list[asyncio.Future[Row | None]] = []
         self.callbacks: list[Callable[[], Any]] = []
 
     def _begin(self, conn: sqlite3.Connection) -> None:
@@ -108,8 +111,21 @@ class _SqliteTx:
             conn.execute("BEGIN IMMEDIATE")
             self.begun = True
         deferred, self.deferred = self.deferred, []
-        for sql, rows in deferred:
-            conn.executemany(sql, rows)
+        for sql, rows, future in deferred:
+            if future is None:
+                conn.executemany(sql, rows)
+            else:
+                self.fetched.append((future, _fetchone(sql, rows[0], conn)))
+
+    def settle(self, committed: bool) -> None:
+        """On the loop, after COMMIT (or its failure): resolve (or cancel) the deferred fetches."""
+        rows = {id(future): row for future, row in self.fetched}
+        for future in self.futures:
+            if not future.done():
+                if committed and id(future) in rows:
+                    future.set_result(rows[id(future)])
+                else:
+                    future.cancel()
 
     def finish(self, conn: sqlite3.Connection) -> None:
         """Run what is deferred and COMMIT (in the writer thread); ROLLBACK if that fails."""
@@ -130,7 +146,14 @@ class _SqliteTx:
         return await self._thread.run(run)
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        self.deferred.append((sql, list(rows)))
+        self.deferred.append((sql, list(rows), None))
+
+    async def fetchone_at_commit(self, sql: str, params: Params = ()) -> asyncio.Future[Row | None]:
+        """Deferred like ``executemany``: runs with the next statement or the COMMIT, no trip of its own."""
+        future: asyncio.Future[Row | None] = asyncio.get_running_loop().create_future()
+        self.deferred.append((sql, [params], future))
+        self.futures.append(future)
+        return future
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         def run(conn: sqlite3.Connection) -> Row | None:
@@ -190,10 +213,16 @@ class SqliteDatabase:
             try:
                 yield tx
             except BaseException:
+                tx.settle(False)
                 if tx.begun:
                     await asyncio.shield(self._writer.run(lambda conn: conn.execute("ROLLBACK")))
                 raise
-            await asyncio.shield(self._writer.run(tx.finish))
+            try:
+                await asyncio.shield(self._writer.run(tx.finish))
+            except BaseException:
+                tx.settle(False)
+                raise
+            tx.settle(True)
         for callback in tx.callbacks:
             callback()
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .db import Database, Tx
+from .db import Database, Row, Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,29 @@ class StateRepo:
                 (session_id, kind, source, content, seq, time.time()),
             )
         return int(row[0]) if row else 0
+
+    async def add_inbox_at_commit(
+        self, session_id: str, kind: str, source: str, content: str, *, seq: int | None, tx: Tx
+    ) -> asyncio.Future[int]:
+        """``add_inbox`` inside ``tx`` without a trip to the database of its own (SQLite: it rides with
+        the COMMIT); the row's id once ``tx`` has committed."""
+        await tx.executemany("UPDATE sessions SET updated_at = ? WHERE id = ?", [(time.time(), session_id)])
+        row = await tx.fetchone_at_commit(
+            "INSERT INTO inbox (session_id, kind, source, content, seq, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            (session_id, kind, source, content, seq, time.time()),
+        )
+        inbox_id: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def settled(done: asyncio.Future[Row | None]) -> None:
+            if done.cancelled():
+                inbox_id.cancel()
+            else:
+                result = done.result()
+                inbox_id.set_result(int(result[0]) if result else 0)
+
+        row.add_done_callback(settled)
+        return inbox_id
 
     async def pending(self, session_id: str) -> list[InboxItem]:
         rows = await self._db.fetchall(
