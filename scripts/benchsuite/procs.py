@@ -144,6 +144,7 @@ def start_gateway(
         "RATE_LIMIT_MESSAGES": "100000",
         "LOG_LEVEL": "WARNING",
         "MAX_QUEUED_MESSAGES": "1000",
+        "MAX_CONNECTIONS": "20000",  # the idle scenario holds 5,000 WebSockets (the default cap is 1,024)
         **(extra_env or {}),
     }
     module = os.environ.get("BENCH_GATEWAY_MODULE", "backend")  # experiments: a patched entry point
