@@ -9,6 +9,11 @@ from dataclasses import dataclass
 
 from .db import Database, Row, Tx
 
+_INSERT_INBOX = (
+    "INSERT INTO inbox (session_id, kind, source, content, seq, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id"
+)
+_TOUCH_SESSION = "UPDATE sessions SET updated_at = ? WHERE id = ?"
+
 
 @dataclass(frozen=True, slots=True)
 class InboxItem:
@@ -49,7 +54,7 @@ class StateRepo:
                 )
             if consumed:
                 await t.executemany("UPDATE inbox SET consumed = 1 WHERE id = ?", [(i,) for i in consumed])
-            await t.executemany("UPDATE sessions SET updated_at = ? WHERE id = ?", [(time.time(), session_id)])
+            await t.executemany(_TOUCH_SESSION, [(time.time(), session_id)])
 
     # --- inbox ------------------------------------------------------------------------------------
     async def add_inbox(
@@ -65,10 +70,9 @@ class StateRepo:
         """Queue a message for the team (inside ``tx`` with the events that acknowledge it)."""
         async with self._db.transaction(tx) as t:
             # deferred (executemany): it rides with the INSERT's own trip, not a trip of its own
-            await t.executemany("UPDATE sessions SET updated_at = ? WHERE id = ?", [(time.time(), session_id)])
+            await t.executemany(_TOUCH_SESSION, [(time.time(), session_id)])
             row = await t.fetchone(
-                "INSERT INTO inbox (session_id, kind, source, content, seq, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                _INSERT_INBOX,
                 (session_id, kind, source, content, seq, time.time()),
             )
         return int(row[0]) if row else 0
@@ -78,10 +82,9 @@ class StateRepo:
     ) -> asyncio.Future[int]:
         """``add_inbox`` inside ``tx`` without a trip to the database of its own (SQLite: it rides with
         the COMMIT); the row's id once ``tx`` has committed."""
-        await tx.executemany("UPDATE sessions SET updated_at = ? WHERE id = ?", [(time.time(), session_id)])
+        await tx.executemany(_TOUCH_SESSION, [(time.time(), session_id)])
         row = await tx.fetchone_at_commit(
-            "INSERT INTO inbox (session_id, kind, source, content, seq, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            _INSERT_INBOX,
             (session_id, kind, source, content, seq, time.time()),
         )
         inbox_id: asyncio.Future[int] = asyncio.get_running_loop().create_future()

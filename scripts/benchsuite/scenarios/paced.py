@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..common import SCRIPTS
+from ..common import SCRIPTS, pct
 from ..runner import Ctx, across, direct_many, gateway_many, latency_pair, stamp, stream_stats
 
 
@@ -75,25 +75,22 @@ def _gateway_side(frames: Path, windows: list[tuple[int, int]]) -> dict[str, Any
     pairs = array.array("q")
     with raw.open("rb") as source:
         pairs.frombytes(source.read())
-    delays: list[int] = []
-    by_second: dict[int, list[int]] = {}
+    delays: list[float] = []  # ms
+    by_second: dict[int, list[float]] = {}
     for i in range(0, len(pairs), 2):
-        sent, delay = pairs[i], pairs[i + 1]
+        sent, delay = pairs[i], pairs[i + 1] / 1e6
         for start, end in windows:
             if start <= sent <= end:
                 delays.append(delay)
                 by_second.setdefault((sent - start) // 1_000_000_000, []).append(delay)
                 break
-    delays.sort()
-
-    def p(values: list[int], q: float) -> float | None:
-        return values[min(len(values) - 1, int(q * len(values)))] / 1e6 if values else None
-
+    if not delays:
+        return {"tokens": 0, **json.loads(frames.read_text(encoding="utf-8"))}
     return {
         "tokens": len(delays),
-        "p50_ms": p(delays, 0.5),
-        "p99_ms": p(delays, 0.99),
-        "max_ms": p(delays, 1.0),
-        "p99_ms_by_second": {str(sec): p(sorted(v), 0.99) for sec, v in sorted(by_second.items())},
+        "p50_ms": pct(delays, 50),
+        "p99_ms": pct(delays, 99),
+        "max_ms": max(delays),
+        "p99_ms_by_second": {str(sec): pct(v, 99) for sec, v in sorted(by_second.items())},
         **json.loads(frames.read_text(encoding="utf-8")),
     }
